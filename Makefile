@@ -1,0 +1,46 @@
+# Two commands on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEVSTAMP := $(VENV)/.installed-dev
+BENCHSTAMP := $(VENV)/.installed-bench
+
+.PHONY: demo test lint typecheck unit bench bench-quick clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(DEVSTAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP) $@
+
+$(BENCHSTAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	touch $(STAMP) $(DEVSTAMP) $@
+
+demo: $(STAMP)
+	$(BIN)/diplowatch demo
+
+lint: $(DEVSTAMP)
+	$(BIN)/ruff check bot feeds storage tests bench
+	$(BIN)/mypy bot feeds storage
+
+unit: $(DEVSTAMP)
+	$(BIN)/pytest
+
+test: lint unit
+
+bench: $(BENCHSTAMP)
+	$(BIN)/python -m bench
+
+bench-quick: $(BENCHSTAMP)
+	$(BIN)/python -m bench --quick
+
+clean:
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache demo-state

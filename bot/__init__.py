@@ -1,0 +1,1 @@
+"""The diplowatch application: config, CLI, scheduling, rendering, delivery and chat adapters."""

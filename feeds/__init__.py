@@ -1,0 +1,1 @@
+"""Domain types and ingestion: fetch, parse, normalise, classify, group into stories."""

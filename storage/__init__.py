@@ -1,0 +1,1 @@
+"""Persistence on SQLite (aiosqlite): migrations, connection and repositories returning ``feeds`` types."""
