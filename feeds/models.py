@@ -146,3 +146,25 @@ class Story:
     topics: tuple[str, ...] = ()
     score: float = 0.0
     sources: tuple[StorySource, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StoredItem:
+    """An item as stored: its row id, its feed and the story it belongs to (if assigned)."""
+
+    id: int
+    feed_id: int
+    item: Item
+    fetched_at: datetime
+    story_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StoryCandidate:
+    """A stored item inside the story window, with the opaque fingerprint ``feeds.stories`` compares."""
+
+    item_id: int
+    story_id: int
+    story_key: str
+    published: datetime
+    fingerprint: bytes
