@@ -41,7 +41,18 @@ class StorageError(DiplowatchError):
 
 
 class DeliveryError(DiplowatchError):
-    """A chat message could not be delivered."""
+    """A chat message could not be delivered; ``permanent`` means retrying will not help."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after_s: float | None = None,
+        permanent: bool = False,
+    ) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+        self.permanent = permanent
 
 
 class CommandError(DiplowatchError):
