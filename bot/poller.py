@@ -1,0 +1,246 @@
+"""The poll path: fetch due feeds, parse and classify off the event loop, dedup, group into stories, store."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import random
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal
+
+from feeds.classify import CompiledWatchlist, compile_watchlist, match_watchlist
+from feeds.errors import FetchError, ParseError
+from feeds.fetch import Fetcher, FetchResult, next_poll_after
+from feeds.models import FeedState, Item, Match, StoredItem, Watchlist
+from feeds.parse import parse_feed
+from feeds.stories import StoryIndex, decode_fingerprint, encode_fingerprint, fingerprint_item, new_story_key
+from storage.db import Database
+from storage.feeds import FeedRepository
+from storage.items import ItemRepository
+from storage.matches import MatchRepository
+from storage.stories import StoryRepository
+from storage.watchlists import WatchlistRepository
+
+log = logging.getLogger(__name__)
+
+PollStatus = Literal["new", "unchanged", "failed"]
+STORY_WINDOW = timedelta(hours=72)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NewItem:
+    """An item stored by this poll, with what it matched and the story it joined."""
+
+    stored: StoredItem
+    match: Match
+    story_id: int
+    new_story: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FeedPollResult:
+    """The outcome of polling one feed."""
+
+    feed: FeedState
+    status: PollStatus
+    parsed: int = 0
+    new_items: tuple[NewItem, ...] = ()
+    error: str | None = None
+    http_status: int | None = None
+
+    def describe(self) -> str:
+        """One progress line, e.g. ``TASS: 4 new / 0 unchanged`` or ``TASS: failed (HTTP 500)``."""
+        if self.status == "failed":
+            return f"{self.feed.name}: failed ({self.error})"
+        if self.status == "unchanged":
+            why = "304 not modified" if self.http_status == 304 else "no change"
+            return f"{self.feed.name}: 0 new ({why})"
+        dup = self.parsed - len(self.new_items)
+        return f"{self.feed.name}: {len(self.new_items)} new, {dup} already stored"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Classified:
+    item: Item
+    match: Match
+
+
+def parse_and_classify(
+    body: bytes,
+    *,
+    feed_url: str,
+    source: str,
+    fetched_at: datetime,
+    content_type: str | None,
+    compiled: CompiledWatchlist,
+) -> list[_Classified]:
+    """CPU-bound half of a poll, run in a worker: bytes → items with their matches."""
+    parsed = parse_feed(body, feed_url=feed_url, source=source, fetched_at=fetched_at, content_type=content_type)
+    return [_Classified(item=item, match=match_watchlist(item, compiled)) for item in parsed.items]
+
+
+class ClassifierState:
+    """The compiled watchlist, rebuilt whenever the stored watchlist's version changes."""
+
+    def __init__(self) -> None:
+        self._version = -1
+        self.watchlist = Watchlist()
+        self.compiled = compile_watchlist(self.watchlist)
+
+    async def refresh(self, repo: WatchlistRepository) -> bool:
+        """Rebuild the automaton if the stored watchlist changed; True when it did."""
+        version = await repo.version()
+        if version == self._version:
+            return False
+        self.watchlist = await repo.load()
+        self.compiled = compile_watchlist(self.watchlist)
+        self._version = version
+        log.info("watchlist version %d: %d actors, %d topics", version, len(self.watchlist.actors),
+                 len(self.watchlist.topics))
+        return True
+
+
+class Poller:
+    """Polls feeds and writes each feed's results in one transaction."""
+
+    def __init__(
+        self,
+        *,
+        db: Database,
+        fetcher: Fetcher,
+        executor: Executor | None = None,
+        clock: Callable[[], datetime],
+        rng: random.Random | None = None,
+    ) -> None:
+        self._db = db
+        self._fetcher = fetcher
+        self._executor = executor
+        self._clock = clock
+        self._rng = rng or random.Random()
+        self.feeds = FeedRepository(db)
+        self.items = ItemRepository(db)
+        self.stories = StoryRepository(db)
+        self.matches = MatchRepository(db)
+        self.watchlists = WatchlistRepository(db)
+        self.classifier = ClassifierState()
+        self._index = StoryIndex(window=STORY_WINDOW)
+        self._index_loaded = False
+        # One aiosqlite connection: transactions must not interleave.
+        self._write_lock = asyncio.Lock()
+
+    async def load_story_window(self, now: datetime) -> None:
+        """Fill the in-memory story index from the items stored in the window."""
+        self._index = StoryIndex(window=STORY_WINDOW)
+        for candidate in await self.stories.candidates(now - STORY_WINDOW):
+            self._index.add(candidate.story_key, decode_fingerprint(candidate.fingerprint))
+        self._index_loaded = True
+
+    async def poll_due(self, *, limit: int = 10_000) -> list[FeedPollResult]:
+        """Poll every feed that is due now, concurrently within the fetch limits."""
+        return await self.poll_feeds(await self.feeds.due(self._clock(), limit=limit))
+
+    async def poll_feeds(self, feeds: Sequence[FeedState]) -> list[FeedPollResult]:
+        """Poll these feeds (paused ones skipped), concurrently within the fetch limits."""
+        now = self._clock()
+        # Watchlist edits from chat take effect before the next poll.
+        await self.classifier.refresh(self.watchlists)
+        if not self._index_loaded:
+            await self.load_story_window(now)
+        self._index.evict_before(now - STORY_WINDOW)
+        active = [f for f in feeds if not f.paused]
+        return list(await asyncio.gather(*(self.poll_feed(feed) for feed in active)))
+
+    async def poll_feed(self, feed: FeedState) -> FeedPollResult:
+        """Fetch, parse, classify and store one feed; a failure is recorded on the feed, never raised."""
+        try:
+            result = await self._fetcher.fetch(feed.url, etag=feed.etag, last_modified=feed.last_modified)
+        except FetchError as e:
+            return await self._record_failure(feed, e)
+        now = self._clock()
+        if result.not_modified:
+            async with self._write_lock, self._db.transaction():
+                await self.feeds.record_not_modified(
+                    feed.id, now=now, next_poll_at=next_poll_after(feed, None, now=now, rng=self._rng)
+                )
+            return FeedPollResult(feed=feed, status="unchanged", http_status=304)
+        body_hash = hashlib.sha256(result.body).hexdigest()
+        if body_hash == feed.body_hash:
+            # The server ignores validators but sent the same bytes: nothing to parse.
+            async with self._write_lock, self._db.transaction():
+                await self.feeds.record_success(
+                    feed.id, now=now, etag=result.etag, last_modified=result.last_modified, body_hash=body_hash,
+                    next_poll_at=next_poll_after(feed, None, now=now, rng=self._rng),
+                )
+            return FeedPollResult(feed=feed, status="unchanged", http_status=result.status)
+        loop = asyncio.get_running_loop()
+        try:
+            classified = await loop.run_in_executor(
+                self._executor,
+                lambda: parse_and_classify(
+                    result.body, feed_url=result.final_url, source=feed.name, fetched_at=now,
+                    content_type=result.content_type, compiled=self.classifier.compiled,
+                ),
+            )
+        except ParseError as e:
+            return await self._record_failure(feed, FetchError(str(e)))
+        async with self._write_lock:
+            new_items = await self._store(feed, classified, result=result, body_hash=body_hash, now=now)
+        return FeedPollResult(
+            feed=feed, status="new" if new_items else "unchanged", parsed=len(classified),
+            new_items=tuple(new_items), http_status=result.status,
+        )
+
+    async def _store(
+        self,
+        feed: FeedState,
+        classified: Sequence[_Classified],
+        *,
+        result: FetchResult,
+        body_hash: str,
+        now: datetime,
+    ) -> list[NewItem]:
+        """Items, matches, stories and the feed's new state: one transaction."""
+        by_identity = {c.item.identity: c for c in classified}
+        new_items: list[NewItem] = []
+        try:
+            async with self._db.transaction():
+                stored = await self.items.add_items(feed.id, [c.item for c in classified], fetched_at=now)
+                for s in stored:
+                    c = by_identity[s.item.identity]
+                    fp = fingerprint_item(s.item, c.match)
+                    key = self._index.find(fp)
+                    is_new = key is None
+                    if key is None:
+                        key = new_story_key(s.item)
+                        story_id = await self.stories.create(
+                            key, title=s.item.title, first_seen=now, score=c.match.score
+                        )
+                    else:
+                        story_id = await self.stories.id_for_key(key)
+                    await self.stories.attach(story_id, s.id, encode_fingerprint(fp))
+                    await self.matches.save(s.id, c.match)
+                    self._index.add(key, fp)
+                    new_items.append(NewItem(stored=s, match=c.match, story_id=story_id, new_story=is_new))
+                await self.feeds.record_success(
+                    feed.id, now=now, etag=result.etag, last_modified=result.last_modified, body_hash=body_hash,
+                    next_poll_at=next_poll_after(feed, None, now=now, rng=self._rng),
+                )
+        except BaseException:
+            # The transaction rolled back: the index must not keep what the database does not have.
+            await self.load_story_window(now)
+            raise
+        return new_items
+
+    async def _record_failure(self, feed: FeedState, error: FetchError) -> FeedPollResult:
+        now = self._clock()
+        async with self._write_lock, self._db.transaction():
+            await self.feeds.record_failure(
+                feed.id, now=now, error=str(error),
+                next_poll_at=next_poll_after(feed, error, now=now, rng=self._rng),
+            )
+        log.warning("feed %s failed: %s", feed.url, error)
+        return FeedPollResult(feed=feed, status="failed", error=str(error), http_status=error.status)
