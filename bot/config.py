@@ -16,7 +16,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from apscheduler.triggers.cron import CronTrigger
 
-from feeds.errors import ConfigError
+from feeds.errors import ConfigError, FetchError
+from feeds.fetch import check_feed_url
 from feeds.models import FeedSource, Watchlist
 from feeds.watchlist_file import load_watchlist, parse_watchlist
 
@@ -193,6 +194,15 @@ def check_http_url(url: str, *, key: str) -> str:
     return text
 
 
+def check_feed_source_url(url: str, *, key: str) -> str:
+    """A feed URL the fetcher will accept (http(s), a host, no obfuscated numeric host); else ConfigError."""
+    check_http_url(url, key=key)
+    try:
+        return check_feed_url(url.strip())
+    except FetchError as e:
+        raise ConfigError(f"{key}: {e}") from e
+
+
 class _Table:
     """A TOML table being read: typed getters that name the key path, and unknown-key detection."""
 
@@ -346,7 +356,7 @@ def parse_config(
     feeds: list[FeedSource] = []
     seen_urls: dict[str, str] = {}
     for t in root.tables("feeds"):
-        url = check_http_url(t.string("url", required=True), key=t.key("url"))
+        url = check_feed_source_url(t.string("url", required=True), key=t.key("url"))
         interval = t.get("interval")
         feed = FeedSource(
             url=url,
