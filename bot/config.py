@@ -14,8 +14,6 @@ from typing import Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from apscheduler.triggers.cron import CronTrigger
-
 from feeds.errors import ConfigError, FetchError
 from feeds.fetch import check_feed_url
 from feeds.models import FeedSource, Watchlist
@@ -162,13 +160,13 @@ def parse_quiet_hours(value: str, *, key: str) -> QuietHours:
 
 
 def check_cron(expression: str, timezone: str, *, key: str) -> None:
-    """Raise ConfigError unless ``expression`` is a valid 5-field cron expression."""
-    if len(expression.split()) != 5:
-        raise ConfigError(f"{key}: {expression!r} is not a 5-field cron expression like '0 8 * * 1-5'")
+    """Raise ConfigError (naming ``key``) unless ``expression`` is a valid 5-field cron expression."""
+    from bot.routing import cron_trigger  # routing imports this module's types
+
     try:
-        CronTrigger.from_crontab(expression, timezone=ZoneInfo(timezone))
-    except (ValueError, KeyError) as e:
-        raise ConfigError(f"{key}: {expression!r} is not a valid cron expression: {e}") from e
+        cron_trigger(expression, timezone)
+    except ConfigError as e:
+        raise ConfigError(f"{key}: {str(e).removeprefix('digest_cron ')}") from e
 
 
 def check_timezone(name: str, *, key: str) -> None:
