@@ -1,0 +1,637 @@
+"""Pure normalisation of feed fields: canonical URLs, plain text, dates and item identity.
+
+Every public function here accepts any ``str`` without raising and is idempotent
+(``f(f(x)) == f(x)`` whenever ``f(x)`` is not None). For ``html_to_text`` and ``normalize_text``
+that means decoding until nothing is left to decode: markup escaped twice ("&amp;lt;p&amp;gt;",
+common in feeds) is removed like markup escaped once, and a summary that literally shows a tag
+("&lt;b&gt;") loses it.
+
+Tracking parameters. ``canonical_url`` removes a query parameter when its name (percent-decoded,
+lower-cased) is a known click/campaign identifier: the ``utm_``, ``mtm_``, ``matomo_`` and ``hsa_``
+families and the exact names in ``_TRACKING_PARAMS`` (drawn from miniflux's urlcleaner, the
+tracking-query-params registry and ClearURLs' global rules). A few outlets add their own markers
+to feed links; those are removed only on the outlet's host (``_HOST_TRACKING_PARAMS``). Names that
+often carry content are never removed globally: ``id``, ``p``, ``page``, ``article``, ``s``, ``t``,
+``partner``, ``campaign_*``. ``ref`` is ambiguous: it is dropped only when its value is the link's
+own host or the base (feed) host, as Ghost adds it to outbound links; any other ``ref`` is kept.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import ipaddress
+import re
+import unicodedata
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
+from html.parser import HTMLParser
+from urllib.parse import unquote_plus, urljoin, urlsplit
+from zoneinfo import ZoneInfo
+
+import idna
+
+__all__ = [
+    "canonical_url",
+    "content_hash",
+    "html_to_text",
+    "item_identity",
+    "normalize_text",
+    "parse_date",
+    "published_or_fetch_time",
+]
+
+# ---------------------------------------------------------------------------------------------------------
+# URLs
+# ---------------------------------------------------------------------------------------------------------
+
+_TRACKING_PREFIXES = ("utm_", "mtm_", "matomo_", "hsa_")
+
+_TRACKING_PARAMS = frozenset(
+    {
+        # Google Ads / Analytics
+        "gclid", "gclsrc", "dclid", "gbraid", "wbraid", "gad_source", "srsltid", "_ga", "_gl",
+        # Meta
+        "fbclid", "fb_action_ids", "fb_action_types", "fb_ref", "fb_source", "fb_comment_id", "igshid",
+        # Microsoft, Yandex, Twitter, TikTok click ids
+        "msclkid", "yclid", "ysclid", "twclid", "ttclid",
+        # Twitter share widgets
+        "ref_src", "ref_url",
+        # Mailchimp, HubSpot, Marketo, Olytics, Vero, Wicked Reports, Adobe
+        "mc_cid", "mc_eid", "mc_tc", "_hsenc", "_hsmi", "__hssc", "__hstc", "__hsfp", "hsctatracking",
+        "mkt_tok", "oly_enc_id", "oly_anon_id", "rb_clickid", "vero_id", "vero_conv", "wickedid",
+        "s_cid", "sc_cid",
+        # Piwik (Matomo has prefixes above)
+        "pk_campaign", "pk_kwd", "pk_keyword", "pk_source", "pk_medium", "pk_content",
+        "piwik_campaign", "piwik_kwd", "piwik_keyword",
+        # AT Internet / Piano, Webtrekk, comScore: common on European news sites
+        "xtor", "at_medium", "at_campaign", "wt_mc", "wt_zmc", "wt.mc_id",
+        "ns_mchannel", "ns_source", "ns_campaign", "ns_linkname", "ns_fee",
+        # Assorted newsletter / referral tools
+        "_openstat", "hmb_campaign", "hmb_medium", "hmb_source", "itm_campaign", "itm_medium",
+        "itm_source", "_bhlid", "_branch_match_id", "_branch_referrer", "__readwiselocation",
+        "cmpid", "_kx",
+    }
+)  # fmt: skip
+
+# (host suffix, exact names, name prefixes): markers an outlet adds to its own links only.
+_HOST_TRACKING_PARAMS: tuple[tuple[str, frozenset[str], tuple[str, ...]], ...] = (
+    ("bbc.co.uk", frozenset(), ("at_",)),
+    ("bbc.com", frozenset(), ("at_",)),
+    ("nytimes.com", frozenset({"smid", "partner", "emc"}), ()),
+    ("reuters.com", frozenset({"taid", "feedtype", "feedname"}), ()),
+    ("theguardian.com", frozenset({"cmp"}), ()),
+    ("twitter.com", frozenset({"s", "t", "src", "cn"}), ()),
+    ("x.com", frozenset({"s", "t", "src", "cn"}), ()),
+    ("msn.com", frozenset({"ocid", "cvid"}), ()),
+    ("aljazeera.com", frozenset({"traffic_source"}), ()),
+)
+
+_DEFAULT_PORTS = {"http": "80", "https": "443"}
+_UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+_UNRESERVED_CLASS = r"A-Za-z0-9\-._~"
+_SUB_DELIMS_CLASS = r"!$&'()*+,;="
+# An escape to normalise, or a character (a lone "%" included) that must be escaped in that part.
+_PATH_FIX = re.compile(rf"%([0-9A-Fa-f]{{2}})|[^{_UNRESERVED_CLASS}{_SUB_DELIMS_CLASS}:@/]")
+_QUERY_FIX = re.compile(rf"%([0-9A-Fa-f]{{2}})|[^{_UNRESERVED_CLASS}{_SUB_DELIMS_CLASS}:@/?]")
+_USERINFO_FIX = re.compile(rf"%([0-9A-Fa-f]{{2}})|[^{_UNRESERVED_CLASS}{_SUB_DELIMS_CLASS}:]")
+_HOST_CHARS = re.compile(r"[a-z0-9_\-.]+")
+_PORT = re.compile(r"\d*")
+# WHATWG URL parsing: leading/trailing C0 controls and spaces are stripped, tabs and newlines removed.
+_URL_EDGE_JUNK = "".join(chr(c) for c in range(0x21))
+_TAB_NEWLINE = re.compile(r"[\t\n\r]")
+# Feeds that escape their links twice leave "&amp;" between parameters; it is never meant literally.
+_ESCAPED_AMPERSAND = re.compile(r"&(?:amp;)+", re.IGNORECASE)
+
+
+def _percent_fix(m: re.Match[str]) -> str:
+    hexpair = m.group(1)
+    if hexpair is not None:
+        char = chr(int(hexpair, 16))
+        return char if char in _UNRESERVED else "%" + hexpair.upper()
+    return "".join(f"%{b:02X}" for b in m.group(0).encode("utf-8", "surrogatepass"))
+
+
+def _percent_normalize(component: str, needs_fixing: re.Pattern[str]) -> str:
+    """Upper-case escapes, decode escaped unreserved characters, escape characters not allowed here."""
+    return needs_fixing.sub(_percent_fix, component)
+
+
+def _remove_dot_segments(path: str) -> str:
+    """RFC 3986 section 5.2.4, for an absolute path."""
+    output: list[str] = []
+    segments = path.split("/")
+    for i, seg in enumerate(segments[1:], start=1):
+        last = i == len(segments) - 1
+        if seg == "..":
+            if len(output) > 0:
+                output.pop()
+            if last:
+                output.append("")
+        elif seg == ".":
+            if last:
+                output.append("")
+        else:
+            output.append(seg)
+    return "/" + "/".join(output)
+
+
+def _canonical_host(host: str) -> str | None:
+    host = host.rstrip(".")
+    if not host:
+        return None
+    if host.startswith("["):
+        if not host.endswith("]"):
+            return None
+        try:
+            return "[" + ipaddress.IPv6Address(host[1:-1]).compressed + "]"
+        except ValueError:
+            return None
+    if host.isascii():
+        host = host.lower()
+    else:
+        try:
+            host = idna.encode(host, uts46=True).decode("ascii")
+        except (idna.IDNAError, UnicodeError, ValueError):
+            try:
+                host = host.lower().encode("idna").decode("ascii").lower()
+            except (UnicodeError, ValueError):
+                return None
+        host = host.rstrip(".")
+    if not _HOST_CHARS.fullmatch(host) or "" in host.split("."):
+        return None
+    return host
+
+
+def _host_matches(host: str, suffix: str) -> bool:
+    return host == suffix or host.endswith("." + suffix)
+
+
+def _is_tracking_param(name: str, host: str) -> bool:
+    if name in _TRACKING_PARAMS or name.startswith(_TRACKING_PREFIXES):
+        return True
+    for suffix, names, prefixes in _HOST_TRACKING_PARAMS:
+        if _host_matches(host, suffix) and (name in names or (prefixes and name.startswith(prefixes))):
+            return True
+    return False
+
+
+def _is_self_ref(value: str, hosts: tuple[str, ...]) -> bool:
+    ref_host = unquote_plus(value).strip().lower().rstrip("/")
+    ref_host = ref_host.removeprefix("https://").removeprefix("http://").removeprefix("www.")
+    return bool(ref_host) and any(ref_host == h.removeprefix("www.") for h in hosts)
+
+
+def _clean_query(query: str, host: str, base_host: str | None) -> str:
+    hosts = (host,) if base_host is None else (host, base_host)
+    kept: list[str] = []
+    for segment in query.split("&"):
+        if not segment:
+            continue
+        raw_name, _, raw_value = segment.partition("=")
+        name = unquote_plus(raw_name).lower()
+        if _is_tracking_param(name, host):
+            continue
+        if name == "ref" and _is_self_ref(raw_value, hosts):
+            continue
+        kept.append(_percent_normalize(segment, _QUERY_FIX))
+    return "&".join(kept)
+
+
+def canonical_url(url: str, *, base: str | None = None) -> str | None:
+    """The canonical http(s) form of ``url`` (resolved against ``base``), or None when unusable.
+
+    Lower-cased scheme and host (IDNA), no default port, no fragment, no tracking parameters,
+    dot segments removed, percent-escapes normalised; other parameters keep their order and values.
+    """
+    try:
+        return _canonical_url(url, base)
+    except (ValueError, UnicodeError):
+        return None
+
+
+def _split_authority(netloc: str) -> tuple[str, str, str] | None:
+    userinfo, at, hostport = netloc.rpartition("@")
+    if not at:
+        userinfo = ""
+    if hostport.startswith("["):
+        close = hostport.find("]")
+        if close < 0:
+            return None
+        host, rest = hostport[: close + 1], hostport[close + 1 :]
+        if rest and not rest.startswith(":"):
+            return None
+        port = rest[1:]
+    else:
+        host, _, port = hostport.partition(":")
+    return userinfo, host, port
+
+
+def _canonical_url(url: str, base: str | None) -> str | None:
+    url = _TAB_NEWLINE.sub("", url.strip(_URL_EDGE_JUNK))
+    if not url:
+        return None
+    if base:
+        base = _TAB_NEWLINE.sub("", base.strip(_URL_EDGE_JUNK))
+        url = urljoin(base, url)
+    url = _ESCAPED_AMPERSAND.sub("&", url)
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS:
+        return None
+    if not parts.netloc and parts.path and not parts.path.startswith("/"):
+        # "http:example.com" is read as browsers do: the authority follows the colon
+        parts = urlsplit(f"{scheme}://{url[len(parts.scheme) + 1 :]}")
+    authority = _split_authority(parts.netloc)
+    if authority is None:
+        return None
+    userinfo, raw_host, port = authority
+    host = _canonical_host(raw_host)
+    if host is None:
+        return None
+    if not _PORT.fullmatch(port):
+        return None
+    port = port.lstrip("0") or ("0" if port else "")
+    if port and int(port) > 65535:
+        return None
+    if port == _DEFAULT_PORTS[scheme]:
+        port = ""
+    netloc = host + (":" + port if port else "")
+    if userinfo not in ("", ":"):
+        netloc = _percent_normalize(userinfo, _USERINFO_FIX) + "@" + netloc
+    path = _remove_dot_segments(_percent_normalize(parts.path or "/", _PATH_FIX))
+    base_host: str | None = None
+    if base:
+        base_authority = _split_authority(urlsplit(base).netloc)
+        if base_authority is not None:
+            base_host = _canonical_host(base_authority[1])
+    query = _clean_query(parts.query, host, base_host)
+    return f"{scheme}://{netloc}{path}" + (f"?{query}" if query else "")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Text
+# ---------------------------------------------------------------------------------------------------------
+
+# Zero-width characters, BOM, word joiner and the bidi embedding/isolate/mark controls.
+_INVISIBLE = "\u200b-\u200f\ufeff\u2060\u202a-\u202e\u2066-\u2069\u061c"
+# C0/C1 controls other than whitespace, invisible formatting marks and lone surrogates are dropped.
+_DROP_CHARS = re.compile("[\x00-\x08\x0b\x0e-\x1f\x7f-\x84\x86-\x9f" + _INVISIBLE + "\ud800-\udfff]")
+_SPACES = re.compile(r"\s+")
+_BLANK_RUNS = re.compile(r"[^\S\n]+")
+_LINE_BREAKS = re.compile(r" ?\n[\s]*")
+
+_BLOCK_TAGS = frozenset(
+    {
+        "address", "article", "aside", "blockquote", "br", "caption", "dd", "details", "div", "dl",
+        "dt", "fieldset", "figcaption", "figure", "footer", "form", "h1", "h2", "h3", "h4", "h5",
+        "h6", "header", "hr", "li", "main", "nav", "ol", "p", "pre", "section", "summary", "table",
+        "tbody", "td", "tfoot", "th", "thead", "tr", "ul",
+    }
+)  # fmt: skip
+_MARKUP = re.compile(r"<[A-Za-z/!?]")
+_DROPPED_CONTENT_TAGS = frozenset({"script", "style", "template", "noscript"})
+# Nested escaping ("&amp;amp;") is undone pass by pass; this bounds the work on hostile input.
+_MAX_PASSES = 8
+
+
+class _TextExtractor(HTMLParser):
+    """Collects text, turning block boundaries into newlines and skipping script/style content."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.pieces: list[str] = []
+        self._skip_depth = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _DROPPED_CONTENT_TAGS:
+            self._skip_depth += 1
+        elif tag in _BLOCK_TAGS:
+            self.pieces.append("\n")
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _BLOCK_TAGS:
+            self.pieces.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in _DROPPED_CONTENT_TAGS:
+            self._skip_depth = max(0, self._skip_depth - 1)
+        elif tag in _BLOCK_TAGS:
+            self.pieces.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        if not self._skip_depth:
+            # In HTML a line break in the source is just a space; only block elements break lines.
+            self.pieces.append(_SPACES.sub(" ", data))
+
+    def unknown_decl(self, data: str) -> None:
+        # A CDATA section left inside escaped HTML still holds text meant to be shown.
+        if data.startswith("CDATA[") and not self._skip_depth:
+            self.pieces.append(data[6:])
+
+
+def _clean_chars(text: str) -> str:
+    return unicodedata.normalize("NFC", _DROP_CHARS.sub("", text))
+
+
+def _collapse_paragraphs(text: str) -> str:
+    text = _BLANK_RUNS.sub(" ", text)
+    return _LINE_BREAKS.sub("\n", text).strip()
+
+
+def _html_pass(text: str) -> str:
+    if _MARKUP.search(text) is None:
+        # Plain text (perhaps with entities): its line breaks are its paragraph breaks.
+        if "&" in text:
+            text = html.unescape(text)
+        return _collapse_paragraphs(_clean_chars(text))
+    parser = _TextExtractor()
+    try:
+        parser.feed(text)
+        parser.close()
+    except (AssertionError, ValueError):  # HTMLParser can trip on pathological markup
+        return _collapse_paragraphs(_clean_chars(html.unescape(text)))
+    return _collapse_paragraphs(_clean_chars("".join(parser.pieces)))
+
+
+def _fixed_point(step: Callable[[str], str], text: str, settled: Callable[[str], bool]) -> str:
+    """Apply ``step`` until the text stops changing; ``settled`` spots texts a step would keep."""
+    for _ in range(_MAX_PASSES):
+        result = step(text)
+        if result == text or settled(result):
+            return result
+        text = result
+    return text
+
+
+def _no_markup_left(text: str) -> bool:
+    return "&" not in text and _MARKUP.search(text) is None
+
+
+def _no_entity_left(text: str) -> bool:
+    return "&" not in text
+
+
+def html_to_text(html_text: str) -> str:
+    """Plain text from an HTML fragment: paragraphs on their own lines, other whitespace single spaces.
+
+    Tags are removed (block tags break lines), script/style content dropped, entities decoded,
+    NBSP turned into a space, zero-width and bidi controls removed.
+    """
+    return _fixed_point(_html_pass, html_text, _no_markup_left)
+
+
+def _text_pass(text: str) -> str:
+    if "&" in text:
+        text = html.unescape(text)
+    return _SPACES.sub(" ", _clean_chars(text)).strip()
+
+
+def normalize_text(s: str) -> str:
+    """A one-line text (titles, names): entities decoded, controls removed, whitespace collapsed, NFC."""
+    return _fixed_point(_text_pass, s, _no_entity_left)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Dates
+# ---------------------------------------------------------------------------------------------------------
+
+_ISO = re.compile(
+    r"(?P<y>\d{4})(?:-(?P<mo>0?\d{2})(?:-(?P<d>\d{2}))?)?"
+    r"(?:[T ](?P<h>\d{1,2}):(?P<mi>\d{2})(?::(?P<s>\d{2})(?:[.,](?P<f>\d+))?)?"
+    r"\s*(?P<z>Z|[+-]\d{2}(?::?\d{2})?)?Z?)?",
+    re.IGNORECASE,
+)
+_TIME = re.compile(r"(\d{1,2}):(\d{2})(?::(\d{2})(?:[.,]\d+)?)?(am|pm|a\.m\.|p\.m\.)?", re.IGNORECASE)
+_DAY = re.compile(r"(\d{1,2})(?:st|nd|rd|th)?\.?", re.IGNORECASE)
+_YEAR = re.compile(r"\d{4}")
+_YMD = re.compile(r"(\d{4})[/-](\d{1,2})[/-](\d{1,2})")
+_NUMERIC_ZONE = re.compile(r"(?:gmt|utc|ut)?([+-])(\d{1,2})(?::?(\d{2}))?", re.IGNORECASE)
+_IANA_ZONE = re.compile(r"[A-Za-z]+(?:/[A-Za-z0-9_+\-]+)+")
+_COMMENT = re.compile(r"\([^()]*\)")
+_EPOCH = re.compile(r"\d{10}")
+
+_MONTHS: dict[str, int] = {}
+for _number, _names in enumerate(
+    (
+        "jan january januar janvier enero janeiro gennaio gen ene",
+        "feb february februar février fevrier febrero fevereiro fev febbraio",
+        "mar march märz maerz mars marzo março marco mär",
+        "apr april avril abril aprile avr abr",
+        "may mai mayo maio maggio mag",
+        "jun june juni juin junio junho giugno giu",
+        "jul july juli juillet juil julio julho luglio lug",
+        "aug august août aout agosto ago",
+        "sep sept september septembre septiembre setembro settembre set",
+        "oct october oktober octobre octubre outubro ottobre okt out ott",
+        "nov november novembre noviembre novembro",
+        "dec december dezember décembre decembre diciembre dezembro dicembre dez déc dic",
+    ),
+    start=1,
+):
+    for _name in _names.split():
+        _MONTHS[_name] = _number
+
+_WEEKDAYS = frozenset(
+    {
+        "mon", "monday", "tue", "tues", "tuesday", "wed", "weds", "wednesday", "thu", "thur", "thurs",
+        "thursday", "fri", "friday", "sat", "saturday", "sun", "sunday",
+    }
+)  # fmt: skip
+_FILLER = frozenset({"at", "-", "um", "à", "de", "del", "the", "on"})
+_AM_PM = {"am": "am", "a.m.": "am", "pm": "pm", "p.m.": "pm"}
+
+_ZONE_HOURS: dict[str, float] = {
+    "z": 0, "ut": 0, "utc": 0, "gmt": 0, "wet": 0, "west": 1, "bst": 1, "cet": 1, "cest": 2,
+    "met": 1, "mest": 2, "eet": 2, "eest": 3, "msk": 3, "ist": 5.5, "sgt": 8, "hkt": 8,
+    "jst": 9, "kst": 9, "acst": 9.5, "aest": 10, "aedt": 11, "nzst": 12, "nzdt": 13,
+    "est": -5, "edt": -4, "cst": -6, "cdt": -5, "mst": -7, "mdt": -6, "pst": -8, "pdt": -7,
+    "akst": -9, "akdt": -8, "hst": -10, "ast": -4, "adt": -3,
+    # Bare US zone letters seen in the wild (Disney feeds)
+    "at": -4, "et": -5, "ct": -6, "mt": -7, "pt": -8,
+}  # fmt: skip
+_MAX_OFFSET = timedelta(hours=14)
+
+
+def _offset_zone(sign: str, hours: str, minutes: str | None) -> tzinfo | None:
+    h, m = int(hours), int(minutes or 0)
+    if m > 59:
+        return None
+    offset = timedelta(hours=h, minutes=m)
+    if offset > _MAX_OFFSET:
+        return UTC  # a bogus offset: the wall-clock time is likelier right than the zone
+    return timezone(-offset if sign == "-" else offset)
+
+
+def _to_utc(
+    year: int, month: int, day: int, hour: int, minute: int, second: int, zone: tzinfo
+) -> datetime | None:
+    try:
+        return datetime(year, month, day, hour, minute, second, tzinfo=zone).astimezone(UTC)
+    except (ValueError, OverflowError):
+        return None
+
+
+def _parse_iso(value: str) -> datetime | None:
+    m = _ISO.fullmatch(value)
+    if m is None:
+        return None
+    zone: tzinfo | None = UTC
+    z = m.group("z")
+    if z and z.upper() != "Z":
+        digits = z[1:].replace(":", "")
+        zone = _offset_zone(z[0], digits[:2], digits[2:] or None)
+    if zone is None:
+        return None
+    month = m.group("mo")
+    return _to_utc(
+        int(m.group("y")),
+        int(month) if month else 1,
+        int(m.group("d") or 1),
+        int(m.group("h") or 0),
+        int(m.group("mi") or 0),
+        int(m.group("s") or 0),
+        zone,
+    )
+
+
+def _zone_from_token(token: str) -> tzinfo | None:
+    lowered = token.lower()
+    if lowered in _ZONE_HOURS:
+        return timezone(timedelta(hours=_ZONE_HOURS[lowered]))
+    m = _NUMERIC_ZONE.fullmatch(token)
+    if m:
+        return _offset_zone(m.group(1), m.group(2), m.group(3))
+    if _IANA_ZONE.fullmatch(token):
+        try:
+            return ZoneInfo(token)
+        except (ValueError, OSError, KeyError):  # ZoneInfoNotFoundError is a KeyError
+            return None
+    return None
+
+
+def _parse_textual(value: str) -> datetime | None:
+    """RFC 822/1123 and its real-world variants, asctime, and month-name dates in a few languages."""
+    tokens = _COMMENT.sub(" ", value).replace(",", " ").split()
+    if len(tokens) > 12:
+        return None
+    month_positions = [i for i, t in enumerate(tokens) if t.lower().rstrip(".") in _MONTHS]
+    if len(month_positions) > 1 and month_positions[0] == 0:
+        tokens = tokens[1:]  # "mar., 01 déc." - a weekday that is also a month abbreviation
+    year = month = day = None
+    hour = minute = second = 0
+    have_time = False
+    zone: tzinfo | None = None
+    for token in tokens:
+        lowered = token.lower()
+        bare = lowered.rstrip(".")
+        if lowered in _FILLER and not (lowered == "at" and have_time):  # "AT" after a time is a zone
+            continue
+        time_match = _TIME.fullmatch(token)
+        if time_match and not have_time:
+            hour, minute, second = (int(g or 0) for g in time_match.group(1, 2, 3))
+            have_time = True
+            if time_match.group(4):
+                hour = _apply_am_pm(hour, _AM_PM[time_match.group(4).lower()])
+                if hour < 0:
+                    return None
+            continue
+        if lowered in _AM_PM and have_time:
+            hour = _apply_am_pm(hour, _AM_PM[lowered])
+            if hour < 0:
+                return None
+            continue
+        if bare in _MONTHS and month is None:
+            month = _MONTHS[bare]
+            continue
+        if bare in _WEEKDAYS and day is None and year is None:
+            continue
+        ymd = _YMD.fullmatch(token)
+        if ymd and year is None and month is None and day is None:
+            year, month, day = (int(g) for g in ymd.groups())
+            continue
+        if _YEAR.fullmatch(token) and year is None:
+            year = int(token)
+            continue
+        day_match = _DAY.fullmatch(token)
+        if day_match:
+            if day is None:
+                day = int(day_match.group(1))
+            elif year is None and len(token) == 2 and token.isdigit():
+                year = int(token) + (2000 if int(token) < 50 else 1900)
+            else:
+                return None
+            continue
+        if month is not None and day is not None and zone is None:
+            zone = _zone_from_token(token)
+            if zone is None:
+                return None
+            continue
+        if month is None and day is None and year is None and bare.isalpha():
+            continue  # a weekday in a language we do not list
+        return None
+    if year is None or month is None or day is None:
+        return None
+    return _to_utc(year, month, day, hour, minute, second, zone or UTC)
+
+
+def _apply_am_pm(hour: int, half: str) -> int:
+    if not 1 <= hour <= 12:
+        return -1
+    if half == "am":
+        return 0 if hour == 12 else hour
+    return 12 if hour == 12 else hour + 12
+
+
+def parse_date(value: str) -> datetime | None:
+    """An aware UTC datetime from an RFC 822/1123, ISO 8601/W3DTF or asctime string; None if unusable.
+
+    Dates without a zone are taken as UTC; the weekday, when present, is ignored.
+    """
+    value = value.strip()
+    if not value or len(value) > 100:
+        return None
+    if len(value) >= 4 and value[:4].isdigit() and (len(value) == 4 or value[4] in "-T "):
+        return _parse_iso(value)
+    if _EPOCH.fullmatch(value):
+        try:
+            return datetime.fromtimestamp(int(value), UTC)
+        except (ValueError, OverflowError, OSError):
+            return None
+    try:
+        return _parse_textual(value)
+    except (ValueError, OverflowError):
+        return None
+
+
+def published_or_fetch_time(
+    published: datetime | None,
+    *,
+    fetched_at: datetime,
+    future_tolerance: timedelta = timedelta(minutes=10),
+) -> tuple[datetime, bool]:
+    """The item's publication time and whether it is estimated (missing or future-dated -> fetch time)."""
+    if published is None or published > fetched_at + future_tolerance:
+        return fetched_at, True
+    return published.astimezone(UTC), False
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Identity
+# ---------------------------------------------------------------------------------------------------------
+
+
+def content_hash(title: str, summary: str) -> str:
+    """Hex SHA-256 of the case-folded, whitespace-collapsed title and summary."""
+    folded = _SPACES.sub(" ", title).strip().casefold() + "\n" + _SPACES.sub(" ", summary).strip().casefold()
+    return hashlib.sha256(folded.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def item_identity(guid: str | None, url: str | None, content_hash: str) -> str:
+    """``guid:<guid>`` when there is a guid, else ``url:<canonical url>``, else ``hash:<content hash>``."""
+    if guid is not None and guid.strip():
+        return "guid:" + guid.strip()
+    canonical = canonical_url(url) if url else None
+    if canonical is not None:
+        return "url:" + canonical
+    return "hash:" + content_hash
