@@ -1,0 +1,91 @@
+"""What each stored item matched in the watchlist: actor and topic ids, score and the spans that hit."""
+
+from __future__ import annotations
+
+import json
+from typing import cast
+
+from feeds.errors import StorageError
+from feeds.models import Match, Span, TextField
+from storage.db import Database, IntegrityViolation
+
+_TEXT_FIELDS: tuple[TextField, ...] = ("title", "summary")
+
+
+def _spans_json(spans: tuple[Span, ...]) -> str:
+    return json.dumps(
+        [
+            {"field": s.field, "start": s.start, "end": s.end, "target": s.target, "phrase": s.phrase}
+            for s in spans
+        ],
+        ensure_ascii=False,
+    )
+
+
+def _spans(text: str, item_id: int) -> tuple[Span, ...]:
+    try:
+        decoded = json.loads(text)
+        spans: list[Span] = []
+        for entry in cast(list[dict[str, object]], decoded):
+            field = entry["field"]
+            if field not in _TEXT_FIELDS:
+                raise ValueError(f"unknown field {field!r}")
+            spans.append(
+                Span(
+                    field=field,
+                    start=int(cast(int, entry["start"])),
+                    end=int(cast(int, entry["end"])),
+                    target=str(entry["target"]),
+                    phrase=str(entry["phrase"]),
+                )
+            )
+    except (ValueError, TypeError, KeyError) as e:
+        raise StorageError(f"stored match spans of item {item_id} are unreadable: {e}") from e
+    return tuple(spans)
+
+
+class MatchRepository:
+    """The matches of stored items."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def save(self, item_id: int, match: Match) -> None:
+        """Store (or replace) an item's match; an empty match is stored too ("classified, nothing found")."""
+        async with self._db.transaction():
+            try:
+                await self._db.execute(
+                    "INSERT INTO match_results (item_id, score, spans) VALUES (?, ?, ?) "
+                    "ON CONFLICT (item_id) DO UPDATE SET score = excluded.score, spans = excluded.spans",
+                    (item_id, match.score, _spans_json(match.spans)),
+                )
+            except IntegrityViolation as e:
+                if "FOREIGN KEY" not in str(e):
+                    raise
+                raise StorageError(f"cannot store a match: no item with id {item_id}") from e
+            await self._db.execute("DELETE FROM matches WHERE item_id = ?", (item_id,))
+            rows = [
+                (item_id, kind, target, position)
+                for kind, targets in (("actor", match.actors), ("topic", match.topics))
+                for position, target in enumerate(dict.fromkeys(targets))
+            ]
+            await self._db.executemany(
+                "INSERT INTO matches (item_id, kind, target_id, position) VALUES (?, ?, ?, ?)", rows
+            )
+
+    async def for_item(self, item_id: int) -> Match:
+        """The stored match of an item; an empty Match when none was stored."""
+        result = await self._db.fetch_one(
+            "SELECT score, spans FROM match_results WHERE item_id = ?", (item_id,)
+        )
+        if result is None:
+            return Match()
+        rows = await self._db.fetch_all(
+            "SELECT kind, target_id FROM matches WHERE item_id = ? ORDER BY kind, position", (item_id,)
+        )
+        return Match(
+            actors=tuple(str(row["target_id"]) for row in rows if row["kind"] == "actor"),
+            topics=tuple(str(row["target_id"]) for row in rows if row["kind"] == "topic"),
+            score=float(result["score"]),
+            spans=_spans(str(result["spans"]), item_id),
+        )
