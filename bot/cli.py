@@ -9,15 +9,16 @@ import signal
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
 from bot.classify_command import classify_stream
 from bot.config import Config, load_config, parse_config
 from bot.demo import DemoFeedServer, demo_feeds, demo_watchlist_path
-from bot.digest_text import print_stored_digest
 from bot.poller import FeedPollResult
-from bot.service import open_service, utc_now
+from bot.render import message_to_text, render_digest
+from bot.service import Service, open_service, utc_now
 from feeds.errors import DiplowatchError
 from feeds.watchlist_file import load_watchlist
 
@@ -176,6 +177,27 @@ def load_config_for_demo(
         ],
     }
     return parse_config(data, base_dir=state)
+
+
+async def print_stored_digest(service: Service, out: TextIO, *, limit: int = 40) -> None:
+    """Print every stored story that names a tracked actor or topic, grouped by actor and topic."""
+    since = datetime(1970, 1, 1, tzinfo=UTC)
+    stories = [s for s in await service.poller.stories.recent(since, limit=1000) if s.actors or s.topics]
+    if not stories:
+        print("No stored story names a tracked actor or topic yet.", file=out)
+        return
+    message = render_digest(
+        stories,
+        period_start=min(src.published for s in stories for src in s.sources),
+        period_end=max(src.published for s in stories for src in s.sources),
+        timezone="UTC",
+        watchlist=service.poller.classifier.watchlist,
+        channel_actors=["*"],
+        channel_topics=["*"],
+        max_stories=limit,
+    )
+    if message is not None:
+        print(message_to_text(message), file=out, end="")
 
 
 async def run_forever(config: Config, out: TextIO) -> int:

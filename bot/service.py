@@ -65,7 +65,7 @@ async def open_service(config: Config, *, clock: Callable[[], datetime] = utc_no
         now = clock()
         async with db.transaction():
             await poller.feeds.sync_configured(config.feeds, now)
-            changes = await sync_config_watchlist(poller.watchlists, config.watchlist)
+            changes = await sync_config_watchlist(poller.watchlists, config.watchlist, now=now)
         for line in changes:
             log.info("watchlist: %s", line)
         await poller.classifier.refresh(poller.watchlists)

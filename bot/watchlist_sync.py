@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tomllib
 from dataclasses import dataclass
+from datetime import datetime
 
 from feeds.models import Actor, Topic, Watchlist
 from feeds.watchlist_file import dump_watchlist, parse_watchlist
@@ -67,7 +68,9 @@ def apply_diff(current: Watchlist, diff: WatchlistDiff) -> Watchlist:
     )
 
 
-async def sync_config_watchlist(repo: WatchlistRepository, configured: Watchlist) -> list[str]:
+async def sync_config_watchlist(
+    repo: WatchlistRepository, configured: Watchlist, *, now: datetime
+) -> list[str]:
     """Seed the stored watchlist from config on first start, else apply the config files' own changes.
 
     Runs inside the caller's transaction. Returns the changes made, one line each, for the log.
@@ -80,7 +83,7 @@ async def sync_config_watchlist(repo: WatchlistRepository, configured: Watchlist
             await repo.replace(apply_diff(current, diff))
         else:
             await repo.replace(configured)
-        await repo.save_config_snapshot(dump_watchlist(configured))
+        await repo.save_config_snapshot(dump_watchlist(configured), now=now)
         n_a, n_t = len(configured.actors), len(configured.topics)
         return [f"seeded from config: {n_a} actors, {n_t} topics"] if configured.actors or configured.topics else []
     previous = parse_watchlist(tomllib.loads(snapshot_text), origin="stored config snapshot")
@@ -88,5 +91,5 @@ async def sync_config_watchlist(repo: WatchlistRepository, configured: Watchlist
     if diff.is_empty:
         return []
     await repo.replace(apply_diff(await repo.load(), diff))
-    await repo.save_config_snapshot(dump_watchlist(configured))
+    await repo.save_config_snapshot(dump_watchlist(configured), now=now)
     return diff.describe()

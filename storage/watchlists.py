@@ -7,11 +7,12 @@ must rebuild. Each method is atomic and joins the caller's transaction when one 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 from typing import get_args
 
 from feeds.errors import StorageError
 from feeds.models import Actor, ActorKind, Topic, Watchlist
-from storage.db import Database
+from storage.db import Database, encode_time
 
 _ACTOR_KINDS: tuple[ActorKind, ...] = get_args(ActorKind)
 
@@ -268,3 +269,16 @@ class WatchlistRepository:
             if value == kind:
                 return kind
         raise StorageError(f"stored actor {actor_id!r} has an unknown kind {value!r}")
+
+    async def config_snapshot(self) -> str | None:
+        """The watchlist TOML the config files gave at the last start, or None before the first."""
+        value = await self._db.fetch_value("SELECT toml FROM watchlist_config_snapshot WHERE singleton = 1")
+        return value if isinstance(value, str) else None
+
+    async def save_config_snapshot(self, toml: str, *, now: datetime) -> None:
+        """Remember what the config files gave, to diff against at the next start."""
+        await self._db.execute(
+            "INSERT INTO watchlist_config_snapshot (singleton, toml, saved_at) VALUES (1, ?, ?) "
+            "ON CONFLICT (singleton) DO UPDATE SET toml = excluded.toml, saved_at = excluded.saved_at",
+            (toml, encode_time(now)),
+        )
