@@ -18,7 +18,8 @@ from bot.config import Config, load_config, parse_config
 from bot.demo import DemoFeedServer, demo_feeds, demo_watchlist_path
 from bot.poller import FeedPollResult
 from bot.render import message_to_text, render_digest
-from bot.service import Service, open_service, utc_now
+from bot.scheduler import build_scheduler
+from bot.service import Service, open_service
 from feeds.errors import DiplowatchError
 from feeds.watchlist_file import load_watchlist
 
@@ -49,13 +50,16 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("config", type=Path)
 
     classify = sub.add_parser(
-        "classify", help="classify JSON lines (id, title, summary, …) against a watchlist; one JSON line out each"
+        "classify",
+        help="classify JSON lines (id, title, summary, …) against a watchlist; one JSON line out each",
     )
     classify.add_argument("input", nargs="?", type=Path, help="JSON-lines file (default: stdin)")
     source = classify.add_mutually_exclusive_group(required=True)
     source.add_argument("-w", "--watchlist", type=Path, help="watchlist TOML file")
     source.add_argument("-c", "--config", type=Path, help="config file whose watchlist to use")
-    classify.add_argument("--explain", action="store_true", help="after each line, every hit and why it was kept")
+    classify.add_argument(
+        "--explain", action="store_true", help="after each line, every hit and why it was kept"
+    )
     return parser
 
 
@@ -73,6 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "classify":
             return run_classify(args, sys.stdout)
         if args.command == "demo":
+            make_folder(args.state)
             return asyncio.run(run_demo(args.state, args.port, sys.stdout))
         if args.command == "poll":
             return asyncio.run(poll_once(load_config(args.config), sys.stdout, poll_all=args.all))
@@ -83,28 +88,49 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # Output piped into `head` and closed early: not an error worth a traceback.
+        sys.stderr.close()
+        return 0
     return 2
+
+
+def make_folder(path: Path) -> None:
+    """Create ``path`` (and parents) or raise a clear error."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise DiplowatchError(f"cannot create the folder {path}: {e.strerror}") from e
 
 
 def check_config(path: Path, out: TextIO) -> int:
     """Print a summary of a valid config (errors propagate as ConfigError)."""
     config = load_config(path)
-    secrets = [name for name, present in (
-        ("DISCORD_TOKEN", config.secrets.discord_token),
-        ("SLACK_BOT_TOKEN", config.secrets.slack_bot_token),
-        ("SLACK_SIGNING_SECRET", config.secrets.slack_signing_secret),
-        ("SLACK_APP_TOKEN", config.secrets.slack_app_token),
-    ) if present]
+    secrets = [
+        name
+        for name, present in (
+            ("DISCORD_TOKEN", config.secrets.discord_token),
+            ("SLACK_BOT_TOKEN", config.secrets.slack_bot_token),
+            ("SLACK_SIGNING_SECRET", config.secrets.slack_signing_secret),
+            ("SLACK_APP_TOKEN", config.secrets.slack_app_token),
+        )
+        if present
+    ]
     print(f"{path}: OK", file=out)
     print(f"  storage: {config.storage.path}", file=out)
     print(f"  feeds: {len(config.feeds)}", file=out)
     for feed in config.feeds:
         print(f"    - {feed.name} <{feed.url}> every {feed.interval_s}s", file=out)
-    print(f"  watchlist: {len(config.watchlist.actors)} actors, {len(config.watchlist.topics)} topics", file=out)
+    print(
+        f"  watchlist: {len(config.watchlist.actors)} actors, {len(config.watchlist.topics)} topics", file=out
+    )
     print(f"  channels: {len(config.channels)}", file=out)
     for ch in config.channels:
-        print(f"    - {ch.platform}:{ch.id} mode={ch.mode} actors={','.join(ch.actors)} "
-              f"topics={','.join(ch.topics)}", file=out)
+        print(
+            f"    - {ch.platform}:{ch.id} mode={ch.mode} actors={','.join(ch.actors)} "
+            f"topics={','.join(ch.topics)}",
+            file=out,
+        )
     print(f"  secrets in environment: {', '.join(secrets) if secrets else 'none'}", file=out)
     return 0
 
@@ -144,10 +170,6 @@ async def poll_once(config: Config, out: TextIO, *, poll_all: bool = False) -> i
 
 async def run_demo(state: Path, port: int, out: TextIO) -> int:
     """Serve the sample feeds on 127.0.0.1, poll them twice through the real path, print the digest."""
-    try:
-        state.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise DiplowatchError(f"cannot create the demo folder {state}: {e.strerror}") from e
     feeds = demo_feeds()
     async with DemoFeedServer(feeds, port=port) as server:
         watchlist = load_watchlist(demo_watchlist_path())
@@ -173,7 +195,8 @@ def load_config_for_demo(
         "storage": {"path": str((state / "diplowatch.db").resolve())},
         "fetch": {"allow_private_networks": True, "timeout_s": 10},
         "feeds": [
-            {"url": server.url(f), "name": n, "interval": "10m"} for f, n in zip(filenames, names, strict=True)
+            {"url": server.url(f), "name": n, "interval": "10m"}
+            for f, n in zip(filenames, names, strict=True)
         ],
     }
     return parse_config(data, base_dir=state)
@@ -201,20 +224,23 @@ async def print_stored_digest(service: Service, out: TextIO, *, limit: int = 40)
 
 
 async def run_forever(config: Config, out: TextIO) -> int:
-    """Poll due feeds on schedule until interrupted; new items are printed to the console."""
-    from bot.scheduler import build_scheduler
-
+    """Poll, alert and send digests on schedule until interrupted (SIGINT/SIGTERM)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     async with await open_service(config) as service:
-        scheduler = build_scheduler(service, out=out, clock=utc_now)
+        await service.start_platforms()
+        now = service.clock()
+        await service.dispatcher.catch_up_digests(now=now, watchlist=service.poller.classifier.watchlist)
+        scheduler = build_scheduler(service, out=out)
         scheduler.start()
-        print(f"diplowatch running: {len(config.feeds)} feeds; Ctrl-C to stop", file=out)
+        print(
+            f"diplowatch running: {len(config.feeds)} feeds, {len(config.channels)} channels; Ctrl-C to stop",
+            file=out,
+        )
         try:
             await stop.wait()
         finally:
             scheduler.shutdown(wait=False)
     return 0
-

@@ -126,7 +126,9 @@ def secrets_from_environment(environ: Mapping[str, str] | None = None) -> Secret
     env = os.environ if environ is None else environ
     values = [env.get(name) or None for name in SECRET_VARIABLES]
     return Secrets(
-        discord_token=values[0], slack_bot_token=values[1], slack_signing_secret=values[2],
+        discord_token=values[0],
+        slack_bot_token=values[1],
+        slack_signing_secret=values[2],
         slack_app_token=values[3],
     )
 
@@ -174,7 +176,9 @@ def check_timezone(name: str, *, key: str) -> None:
     try:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError) as e:
-        raise ConfigError(f"{key}: {name!r} is not a known timezone (use an IANA name like 'Europe/Moscow')") from e
+        raise ConfigError(
+            f"{key}: {name!r} is not a known timezone (use an IANA name like 'Europe/Moscow')"
+        ) from e
 
 
 def check_http_url(url: str, *, key: str) -> str:
@@ -345,7 +349,8 @@ def parse_config(
         max_body_bytes=ft.integer("max_body_bytes", 10 * 1024 * 1024, minimum=1024),
         allow_private_networks=ft.boolean("allow_private_networks", False),
         default_interval_s=(
-            600 if default_interval is None
+            600
+            if default_interval is None
             else parse_duration(default_interval, key=ft.key("default_interval"))
         ),
     )
@@ -359,9 +364,9 @@ def parse_config(
         feed = FeedSource(
             url=url,
             name=t.string("name", urlsplit(url).hostname or url),
-            interval_s=fetch.default_interval_s if interval is None else parse_duration(
-                interval, key=t.key("interval")
-            ),
+            interval_s=fetch.default_interval_s
+            if interval is None
+            else parse_duration(interval, key=t.key("interval")),
         )
         t.reject_unknown()
         if url in seen_urls:
@@ -380,7 +385,9 @@ def parse_config(
 
     sl = root.table("slack")
     slack = SlackConfig(
-        api_base_url=check_http_url(sl.string("api_base_url", "https://slack.com/api/"), key=sl.key("api_base_url")),
+        api_base_url=check_http_url(
+            sl.string("api_base_url", "https://slack.com/api/"), key=sl.key("api_base_url")
+        ),
         mode="socket" if sl.choice("mode", "http", ("http", "socket")) == "socket" else "http",
         http_host=sl.string("http_host", "127.0.0.1"),
         http_port=sl.integer("http_port", 3000, minimum=1, maximum=65535),
@@ -393,8 +400,15 @@ def parse_config(
 
     root.reject_unknown(["storage", "fetch", "feeds", "watchlist", "channels", "slack", "discord"])
     return Config(
-        source=source, storage=storage, fetch=fetch, feeds=tuple(feeds), watchlist=watchlist,
-        channels=channels, slack=slack, discord=discord, secrets=secrets_from_environment(environ),
+        source=source,
+        storage=storage,
+        fetch=fetch,
+        feeds=tuple(feeds),
+        watchlist=watchlist,
+        channels=channels,
+        slack=slack,
+        discord=discord,
+        secrets=secrets_from_environment(environ),
     )
 
 

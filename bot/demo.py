@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from email.utils import format_datetime, parsedate_to_datetime
 from datetime import UTC, datetime
+from email.utils import format_datetime, parsedate_to_datetime
 from importlib import resources
 from pathlib import Path
 from types import TracebackType
@@ -101,7 +101,9 @@ class DemoFeedServer:
             await site.start()
         except OSError as e:
             await self._runner.cleanup()
-            raise ConfigError(f"cannot start the demo feed server on {self._host}:{self._port}: {e.strerror}") from e
+            raise ConfigError(
+                f"cannot start the demo feed server on {self._host}:{self._port}: {e.strerror}"
+            ) from e
         server = site._server
         sockets = getattr(server, "sockets", None) or []
         port = sockets[0].getsockname()[1] if sockets else self._port

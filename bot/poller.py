@@ -79,7 +79,9 @@ def parse_and_classify(
     compiled: CompiledWatchlist,
 ) -> list[_Classified]:
     """CPU-bound half of a poll, run in a worker: bytes → items with their matches."""
-    parsed = parse_feed(body, feed_url=feed_url, source=source, fetched_at=fetched_at, content_type=content_type)
+    parsed = parse_feed(
+        body, feed_url=feed_url, source=source, fetched_at=fetched_at, content_type=content_type
+    )
     return [_Classified(item=item, match=match_watchlist(item, compiled)) for item in parsed.items]
 
 
@@ -99,8 +101,12 @@ class ClassifierState:
         self.watchlist = await repo.load()
         self.compiled = compile_watchlist(self.watchlist)
         self._version = version
-        log.info("watchlist version %d: %d actors, %d topics", version, len(self.watchlist.actors),
-                 len(self.watchlist.topics))
+        log.info(
+            "watchlist version %d: %d actors, %d topics",
+            version,
+            len(self.watchlist.actors),
+            len(self.watchlist.topics),
+        )
         return True
 
 
@@ -172,7 +178,11 @@ class Poller:
             # The server ignores validators but sent the same bytes: nothing to parse.
             async with self._write_lock, self._db.transaction():
                 await self.feeds.record_success(
-                    feed.id, now=now, etag=result.etag, last_modified=result.last_modified, body_hash=body_hash,
+                    feed.id,
+                    now=now,
+                    etag=result.etag,
+                    last_modified=result.last_modified,
+                    body_hash=body_hash,
                     next_poll_at=next_poll_after(feed, None, now=now, rng=self._rng),
                 )
             return FeedPollResult(feed=feed, status="unchanged", http_status=result.status)
@@ -181,8 +191,12 @@ class Poller:
             classified = await loop.run_in_executor(
                 self._executor,
                 lambda: parse_and_classify(
-                    result.body, feed_url=result.final_url, source=feed.name, fetched_at=now,
-                    content_type=result.content_type, compiled=self.classifier.compiled,
+                    result.body,
+                    feed_url=result.final_url,
+                    source=feed.name,
+                    fetched_at=now,
+                    content_type=result.content_type,
+                    compiled=self.classifier.compiled,
                 ),
             )
         except ParseError as e:
@@ -190,8 +204,11 @@ class Poller:
         async with self._write_lock:
             new_items = await self._store(feed, classified, result=result, body_hash=body_hash, now=now)
         return FeedPollResult(
-            feed=feed, status="new" if new_items else "unchanged", parsed=len(classified),
-            new_items=tuple(new_items), http_status=result.status,
+            feed=feed,
+            status="new" if new_items else "unchanged",
+            parsed=len(classified),
+            new_items=tuple(new_items),
+            http_status=result.status,
         )
 
     async def _store(
@@ -226,7 +243,11 @@ class Poller:
                     self._index.add(key, fp)
                     new_items.append(NewItem(stored=s, match=c.match, story_id=story_id, new_story=is_new))
                 await self.feeds.record_success(
-                    feed.id, now=now, etag=result.etag, last_modified=result.last_modified, body_hash=body_hash,
+                    feed.id,
+                    now=now,
+                    etag=result.etag,
+                    last_modified=result.last_modified,
+                    body_hash=body_hash,
                     next_poll_at=next_poll_after(feed, None, now=now, rng=self._rng),
                 )
         except BaseException:
@@ -239,7 +260,9 @@ class Poller:
         now = self._clock()
         async with self._write_lock, self._db.transaction():
             await self.feeds.record_failure(
-                feed.id, now=now, error=str(error),
+                feed.id,
+                now=now,
+                error=str(error),
                 next_poll_at=next_poll_after(feed, error, now=now, rng=self._rng),
             )
         log.warning("feed %s failed: %s", feed.url, error)

@@ -1,61 +1,106 @@
-"""APScheduler 3 jobs: poll due feeds, retention; no two runs of one job overlap."""
+"""APScheduler 3 jobs: poll due feeds, deliver the outbox, one digest job per channel, retention.
+
+No two runs of one job overlap (``max_instances=1``), missed runs are coalesced into one, and a run
+that misfires within the grace period still happens. Digest periods live in storage, so a restart
+neither skips nor repeats a digest (see ``Dispatcher.catch_up_digests``).
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import TextIO
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
+from bot.config import ChannelConfig
+from bot.delivery import digest_channels
 from bot.poller import FeedPollResult
+from bot.routing import cron_trigger, previous_digest_at
 from bot.service import Service
 from feeds.errors import DiplowatchError
+from storage.outbox import OutboxRepository
 
 log = logging.getLogger(__name__)
 
 POLL_TICK_S = 15
+DELIVERY_TICK_S = 5
 JOB_DEFAULTS = {"max_instances": 1, "coalesce": True, "misfire_grace_time": 300}
 
 
-def build_scheduler(service: Service, *, out: TextIO, clock: Callable[[], datetime]) -> AsyncIOScheduler:
-    """A scheduler whose poll job wakes every few seconds and polls only the feeds that are due."""
+def build_scheduler(service: Service, *, out: TextIO) -> AsyncIOScheduler:
+    """A scheduler for ``service``: the poll job wakes every few seconds and polls only due feeds."""
     scheduler = AsyncIOScheduler(job_defaults=JOB_DEFAULTS, timezone="UTC")
+    clock = service.clock
 
     async def poll_job() -> None:
         try:
-            results = await service.poller.poll_due()
+            results = await service.poll_and_dispatch()
         except DiplowatchError as e:
             log.error("poll failed: %s", e)
             return
-        report_new_items(results, out)
+        report_failures(results, out)
+
+    async def delivery_job() -> None:
+        try:
+            await service.dispatcher.deliver(clock())
+        except DiplowatchError as e:
+            log.error("delivery failed: %s", e)
 
     async def retention_job() -> None:
         cutoff = clock() - timedelta(days=service.config.storage.retention_days)
         try:
             async with service.db.transaction():
                 removed = await service.poller.items.delete_older_than(cutoff)
+                removed_messages = await OutboxRepository(service.db).delete_older_than(cutoff)
         except DiplowatchError as e:
             log.error("retention failed: %s", e)
             return
-        if removed:
-            log.info("retention: %d items older than %s deleted", removed, cutoff.date())
+        if removed or removed_messages:
+            log.info(
+                "retention: %d items and %d messages older than %s deleted",
+                removed,
+                removed_messages,
+                cutoff.date(),
+            )
 
-    scheduler.add_job(poll_job, IntervalTrigger(seconds=POLL_TICK_S), id="poll", next_run_time=clock())
-    scheduler.add_job(retention_job, IntervalTrigger(hours=6), id="retention", next_run_time=clock())
+    now = clock()
+    scheduler.add_job(poll_job, IntervalTrigger(seconds=POLL_TICK_S), id="poll", next_run_time=now)
+    scheduler.add_job(delivery_job, IntervalTrigger(seconds=DELIVERY_TICK_S), id="deliver")
+    scheduler.add_job(retention_job, IntervalTrigger(hours=6), id="retention", next_run_time=now)
+    for channel in digest_channels(service.dispatcher.channels):
+        scheduler.add_job(
+            DigestJob(service, channel),
+            cron_trigger(channel.digest_cron, channel.timezone),
+            id=f"digest:{channel.platform}:{channel.id}",
+        )
     return scheduler
 
 
-def report_new_items(results: list[FeedPollResult], out: TextIO) -> None:
-    """Print each new item that matched the watchlist (the console delivery of `run`)."""
+class DigestJob:
+    """Queues and sends one channel's digest when its cron fires."""
+
+    def __init__(self, service: Service, channel: ChannelConfig) -> None:
+        self._service = service
+        self._channel = channel
+
+    async def __call__(self) -> None:
+        service = self._service
+        now = service.clock()
+        # The period ends at the firing this run stands for, even when it runs late within the grace time.
+        fire = previous_digest_at(self._channel, now) or now
+        try:
+            await service.dispatcher.run_digest(
+                self._channel, fire_time=fire, now=now, watchlist=service.poller.classifier.watchlist
+            )
+            await service.dispatcher.deliver(now)
+        except DiplowatchError as e:
+            log.error("digest for %s:%s failed: %s", self._channel.platform, self._channel.id, e)
+
+
+def report_failures(results: list[FeedPollResult], out: TextIO) -> None:
+    """Print a line for each feed that failed this round."""
     for result in results:
         if result.status == "failed":
             print(f"[poll] {result.describe()}", file=out)
-        for new in result.new_items:
-            if new.match.is_empty:
-                continue
-            item = new.stored.item
-            tags = ", ".join((*new.match.actors, *new.match.topics))
-            print(f"[{item.source}] {item.title} ({tags}) {item.url or ''}", file=out)

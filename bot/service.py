@@ -3,15 +3,26 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import random
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from types import TracebackType
+from typing import TextIO
 
 from bot.config import Config
-from bot.poller import Poller
+from bot.delivery import Dispatcher
+from bot.outbox import DeliveryOutbox
+from bot.platforms.base import ChatPlatform
+from bot.platforms.console import ConsolePlatform
+from bot.platforms.discord import DiscordPlatform
+from bot.platforms.slack import SlackPlatform
+from bot.poller import FeedPollResult, Poller
 from bot.watchlist_sync import sync_config_watchlist
+from feeds.errors import ConfigError, DiplowatchError
 from feeds.fetch import Fetcher, FetchPolicy
 from storage.db import Database, open_database
+from storage.outbox import OutboxRepository
+from storage.subscriptions import SubscriptionRepository
 
 log = logging.getLogger(__name__)
 
@@ -22,13 +33,38 @@ def utc_now() -> datetime:
 
 
 class Service:
-    """An opened diplowatch instance: database, fetcher and poller, closed together."""
+    """An opened diplowatch instance: database, fetcher, poller and delivery, closed together."""
 
-    def __init__(self, config: Config, db: Database, fetcher: Fetcher, poller: Poller) -> None:
+    def __init__(
+        self,
+        config: Config,
+        db: Database,
+        fetcher: Fetcher,
+        poller: Poller,
+        dispatcher: Dispatcher,
+        platforms: Mapping[str, ChatPlatform],
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
         self.config = config
         self.db = db
         self.fetcher = fetcher
         self.poller = poller
+        self.dispatcher = dispatcher
+        self.platforms = dict(platforms)
+        self.clock = clock
+
+    async def start_platforms(self) -> None:
+        """Connect every chat platform a channel uses; a rejected token is a clear error."""
+        for platform in self.platforms.values():
+            await platform.start()
+
+    async def poll_and_dispatch(self) -> list[FeedPollResult]:
+        """One poll round of the due feeds, then alerts queued and the outbox flushed."""
+        results = await self.poller.poll_due()
+        now = self.clock()
+        await self.dispatcher.queue_alerts(results, now=now, watchlist=self.poller.classifier.watchlist)
+        await self.dispatcher.deliver(now)
+        return results
 
     async def __aenter__(self) -> Service:
         return self
@@ -39,7 +75,12 @@ class Service:
         await self.close()
 
     async def close(self) -> None:
-        """Release the HTTP session and the database."""
+        """Disconnect chat platforms, release the HTTP session and the database."""
+        for platform in self.platforms.values():
+            try:
+                await platform.close()
+            except DiplowatchError as e:
+                log.warning("closing %s: %s", platform.name, e)
         await self.fetcher.close()
         await self.db.close()
 
@@ -56,12 +97,41 @@ def fetch_policy(config: Config) -> FetchPolicy:
     )
 
 
-async def open_service(config: Config, *, clock: Callable[[], datetime] = utc_now) -> Service:
-    """Open the database (migrating it), sync configured feeds and watchlist, and build the poller."""
+def build_platforms(config: Config, *, console: TextIO | None = None) -> dict[str, ChatPlatform]:
+    """One adapter per platform the channels use; a missing token names its environment variable."""
+    used = {c.platform for c in config.channels}
+    platforms: dict[str, ChatPlatform] = {}
+    secrets = config.secrets
+    if "discord" in used:
+        if not secrets.discord_token:
+            raise ConfigError("DISCORD_TOKEN is not set, but a channel in the config uses platform 'discord'")
+        platforms["discord"] = DiscordPlatform(token=secrets.discord_token)
+    if "slack" in used:
+        if not secrets.slack_bot_token:
+            raise ConfigError("SLACK_BOT_TOKEN is not set, but a channel in the config uses platform 'slack'")
+        platforms["slack"] = SlackPlatform(
+            token=secrets.slack_bot_token,
+            signing_secret=secrets.slack_signing_secret or "",
+            api_base_url=config.slack.api_base_url,
+        )
+    if "console" in used:
+        platforms["console"] = ConsolePlatform(console)
+    return platforms
+
+
+async def open_service(
+    config: Config,
+    *,
+    clock: Callable[[], datetime] = utc_now,
+    platforms: Mapping[str, ChatPlatform] | None = None,
+    rng: random.Random | None = None,
+) -> Service:
+    """Open the database (migrating it), sync feeds, watchlist and channels, build poller and delivery."""
+    chat = dict(platforms) if platforms is not None else build_platforms(config)
     db = await open_database(config.storage.path)
     try:
         fetcher = Fetcher(fetch_policy(config))
-        poller = Poller(db=db, fetcher=fetcher, clock=clock)
+        poller = Poller(db=db, fetcher=fetcher, clock=clock, rng=rng)
         now = clock()
         async with db.transaction():
             await poller.feeds.sync_configured(config.feeds, now)
@@ -69,7 +139,20 @@ async def open_service(config: Config, *, clock: Callable[[], datetime] = utc_no
         for line in changes:
             log.info("watchlist: %s", line)
         await poller.classifier.refresh(poller.watchlists)
+        subscriptions = SubscriptionRepository(db)
+        outbox = DeliveryOutbox(
+            outbox=OutboxRepository(db), subscriptions=subscriptions, platforms=chat, rng=rng
+        )
+        dispatcher = Dispatcher(
+            db=db,
+            channels=config.channels,
+            outbox=outbox,
+            stories=poller.stories,
+            subscriptions=subscriptions,
+        )
+        for line in await dispatcher.sync_channels(now=now, watchlist=poller.classifier.watchlist):
+            log.info("%s", line)
     except BaseException:
         await db.close()
         raise
-    return Service(config, db, fetcher, poller)
+    return Service(config, db, fetcher, poller, dispatcher, chat, clock)

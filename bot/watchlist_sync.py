@@ -26,8 +26,12 @@ class WatchlistDiff:
     def is_empty(self) -> bool:
         """True when nothing changed."""
         return not (
-            self.added_actors or self.changed_actors or self.removed_actors
-            or self.added_topics or self.changed_topics or self.removed_topics
+            self.added_actors
+            or self.changed_actors
+            or self.removed_actors
+            or self.added_topics
+            or self.changed_topics
+            or self.removed_topics
         )
 
     def describe(self) -> list[str]:
@@ -63,9 +67,7 @@ def apply_diff(current: Watchlist, diff: WatchlistDiff) -> Watchlist:
     replaced_topics = {t.id: t for t in (*diff.changed_topics, *diff.added_topics)}
     actors = [replaced_actors.pop(a.id, a) for a in current.actors if a.id not in diff.removed_actors]
     topics = [replaced_topics.pop(t.id, t) for t in current.topics if t.id not in diff.removed_topics]
-    return Watchlist(
-        actors=(*actors, *replaced_actors.values()), topics=(*topics, *replaced_topics.values())
-    )
+    return Watchlist(actors=(*actors, *replaced_actors.values()), topics=(*topics, *replaced_topics.values()))
 
 
 async def sync_config_watchlist(
@@ -85,7 +87,11 @@ async def sync_config_watchlist(
             await repo.replace(configured)
         await repo.save_config_snapshot(dump_watchlist(configured), now=now)
         n_a, n_t = len(configured.actors), len(configured.topics)
-        return [f"seeded from config: {n_a} actors, {n_t} topics"] if configured.actors or configured.topics else []
+        return (
+            [f"seeded from config: {n_a} actors, {n_t} topics"]
+            if configured.actors or configured.topics
+            else []
+        )
     previous = parse_watchlist(tomllib.loads(snapshot_text), origin="stored config snapshot")
     diff = diff_watchlists(previous, configured)
     if diff.is_empty:

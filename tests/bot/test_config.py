@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import load_config, parse_config, parse_duration, parse_quiet_hours
+from bot.config import load_config, parse_duration, parse_quiet_hours
 from feeds.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -32,24 +32,21 @@ def write_config(tmp_path: Path, body: str) -> Path:
     return path
 
 
-def test_example_config_loads() -> None:
-    example = REPO / "config.example.toml"
-    text = example.read_text(encoding="utf-8")
-    # The example includes a watchlist file next to it; give it one in a scratch copy.
-    config = parse_config(
-        __import__("tomllib").loads(text.replace('include = ["watchlist.toml"]', "include = []")),
-        base_dir=REPO,
-        environ={},
-    )
+def test_example_config_loads(tmp_path: Path) -> None:
+    example = write_config(tmp_path, (REPO / "config.example.toml").read_text(encoding="utf-8"))
+    config = load_config(example, environ={})
     assert config.fetch.concurrency == 50
     assert config.fetch.max_body_bytes == 10485760
     assert config.fetch.default_interval_s == 600
     assert config.feeds[0].interval_s == 300
+    assert config.channels[0].topics == ("peace-talks",)
     assert config.slack.api_base_url == "https://slack.com/api/"
 
 
 def test_full_config(tmp_path: Path) -> None:
-    path = write_config(tmp_path, """
+    path = write_config(
+        tmp_path,
+        """
 [storage]
 path = "state/dw.db"
 [fetch]
@@ -79,7 +76,8 @@ min_score = 0.3
 digest_cron = "0 8 * * 1-5"
 timezone = "Europe/Moscow"
 quiet_hours = "22:00-07:00"
-""")
+""",
+    )
     config = load_config(path, environ={"SLACK_BOT_TOKEN": "xoxb-secret"})
     assert config.storage.path == tmp_path / "state" / "dw.db"
     assert config.fetch.per_host == 2 and config.fetch.allow_private_networks
@@ -97,29 +95,63 @@ quiet_hours = "22:00-07:00"
     ("body", "message"),
     [
         ('[[feeds]]\nurl = "ftp://x"', "feeds[0].url: 'ftp://x' is not an http(s) URL"),
-        ('[[feeds]]\nurl = "https://a.org/"\n[[feeds]]\nurl = "https://a.org/"', "feeds[1].url: 'https://a.org/' is listed twice"),
-        ('[fetch]\nconcurency = 5', "fetch.concurency: unknown key; did you mean 'concurrency'?"),
+        (
+            '[[feeds]]\nurl = "https://a.org/"\n[[feeds]]\nurl = "https://a.org/"',
+            "feeds[1].url: 'https://a.org/' is listed twice",
+        ),
+        ("[fetch]\nconcurency = 5", "fetch.concurency: unknown key; did you mean 'concurrency'?"),
         ('[fetch]\ntimeout_s = "soon"', "fetch.timeout_s: expected a number"),
-        ('[fetch]\nper_host = 0', "fetch.per_host: 0 must be between 1 and 100"),
-        ('[fetch]\ndefault_interval = "ten minutes"', "fetch.default_interval: 'ten minutes' is not a duration"),
+        ("[fetch]\nper_host = 0", "fetch.per_host: 0 must be between 1 and 100"),
+        (
+            '[fetch]\ndefault_interval = "ten minutes"',
+            "fetch.default_interval: 'ten minutes' is not a duration",
+        ),
         ('[feeds]\nurl = "https://a.org"', "feeds: expected an array of tables"),
         ('[stroage]\npath = "x"', "stroage: unknown key; did you mean 'storage'?"),
         ('[slack]\ntoken = "xoxb-1"', "token: secrets are not read from config files"),
-        ('[[channels]]\nplatform = "teams"\nid = "x"', "channels[0].platform: 'teams' is not one of discord, slack, console"),
-        ('[[channels]]\nplatform = "slack"\nid = "general"', "channels[0].id: 'general' is not a Slack channel id"),
-        ('[[channels]]\nplatform = "console"\nid = "x"\nactors = ["puttin"]', "channels[0].actors[0]: unknown actor id 'puttin'; did you mean 'putin'?"),
-        ('[[channels]]\nplatform = "console"\nid = "x"\ntimezone = "Mars/Olympus"', "channels[0].timezone: 'Mars/Olympus' is not a known timezone"),
-        ('[[channels]]\nplatform = "console"\nid = "x"\ndigest_cron = "every day"', "channels[0].digest_cron: 'every day' is not a 5-field cron"),
-        ('[[channels]]\nplatform = "console"\nid = "x"\ndigest_cron = "0 25 * * *"', "channels[0].digest_cron: '0 25 * * *' is not a valid cron"),
-        ('[[channels]]\nplatform = "console"\nid = "x"\nquiet_hours = "late"', "channels[0].quiet_hours: 'late' is not a window"),
-        ('[[channels]]\nplatform = "console"\nid = "x"\nmin_score = 2', "channels[0].min_score: 2 must be between"),
+        (
+            '[[channels]]\nplatform = "teams"\nid = "x"',
+            "channels[0].platform: 'teams' is not one of discord, slack, console",
+        ),
+        (
+            '[[channels]]\nplatform = "slack"\nid = "general"',
+            "channels[0].id: 'general' is not a Slack channel id",
+        ),
+        (
+            '[[channels]]\nplatform = "console"\nid = "x"\nactors = ["puttin"]',
+            "channels[0].actors[0]: unknown actor id 'puttin'; did you mean 'putin'?",
+        ),
+        (
+            '[[channels]]\nplatform = "console"\nid = "x"\ntimezone = "Mars/Olympus"',
+            "channels[0].timezone: 'Mars/Olympus' is not a known timezone",
+        ),
+        (
+            '[[channels]]\nplatform = "console"\nid = "x"\ndigest_cron = "every day"',
+            "channels[0].digest_cron: 'every day' is not a 5-field cron",
+        ),
+        (
+            '[[channels]]\nplatform = "console"\nid = "x"\ndigest_cron = "0 25 * * *"',
+            "channels[0].digest_cron: '0 25 * * *' is not a valid cron",
+        ),
+        (
+            '[[channels]]\nplatform = "console"\nid = "x"\nquiet_hours = "late"',
+            "channels[0].quiet_hours: 'late' is not a window",
+        ),
+        (
+            '[[channels]]\nplatform = "console"\nid = "x"\nmin_score = 2',
+            "channels[0].min_score: 2 must be between",
+        ),
         ('[watchlist]\ninclude = ["missing.toml"]', "watchlist.include[0]:"),
         ("[storage\n", "not valid TOML"),
     ],
 )
 def test_errors_name_the_key_path(tmp_path: Path, body: str, message: str) -> None:
-    path = write_config(tmp_path, '[watchlist]\ninclude = ["watchlist.toml"]\n' + body
-                        if not body.startswith("[watchlist]") and not body.startswith("[storage\n") else body)
+    path = write_config(
+        tmp_path,
+        '[watchlist]\ninclude = ["watchlist.toml"]\n' + body
+        if not body.startswith("[watchlist]") and not body.startswith("[storage\n")
+        else body,
+    )
     with pytest.raises(ConfigError) as e:
         load_config(path, environ={})
     assert message in str(e.value)
@@ -130,14 +162,16 @@ def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
         load_config(tmp_path / "nope.toml")
 
 
-@pytest.mark.parametrize(("value", "seconds"), [("30s", 30), ("10m", 600), ("2h", 7200), ("1d", 86400), (45, 45)])
+@pytest.mark.parametrize(
+    ("value", "seconds"), [("30s", 30), ("10m", 600), ("2h", 7200), ("1d", 86400), (45, 45)]
+)
 def test_durations(value: object, seconds: int) -> None:
     assert parse_duration(value, key="k") == seconds
 
 
 @pytest.mark.parametrize("value", ["5s", "0m", "1w", "", True, 1.5])
 def test_bad_durations(value: object) -> None:
-    with pytest.raises(ConfigError, match="^k: "):
+    with pytest.raises(ConfigError, match=r"^k: "):
         parse_duration(value, key="k")
 
 
