@@ -1,0 +1,175 @@
+"""The poll path against a real local feed server and a real SQLite file."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from bot.service import open_service
+from feeds.models import Actor
+from storage.db import open_database
+from tests.bot.conftest import Clock, make_config
+from tests.fakes.feed_server import FeedServer
+from tests.fakes.rss import RssEntry, rss_document
+
+PUBLISHED = datetime(2026, 11, 24, 6, 0, tzinfo=UTC)
+
+
+def entry(n: int, title: str, summary: str = "") -> RssEntry:
+    return RssEntry(
+        guid=f"item-{n}",
+        title=title,
+        summary=summary or title,
+        link=f"https://news.example/{n}?utm_source=rss",
+        published=PUBLISHED,
+    )
+
+
+async def test_first_round_stores_second_round_is_304(
+    tmp_path: Path, feed_server: FeedServer, clock: Clock
+) -> None:
+    feed_server.serve("/a.xml", rss_document("A", [entry(1, "Putin meets Witkoff"), entry(2, "Weather")]))
+    config = make_config(tmp_path, {"Outlet A": feed_server.url("/a.xml")})
+    async with await open_service(config, clock=clock) as service:
+        first = await service.poller.poll_due()
+        assert [(r.status, len(r.new_items)) for r in first] == [("new", 2)]
+        stored = {n.stored.item.title: n for n in first[0].new_items}
+        assert stored["Putin meets Witkoff"].match.actors == ("putin", "witkoff")
+        assert stored["Putin meets Witkoff"].stored.item.url == "https://news.example/1"
+        assert await service.poller.poll_due() == []  # nothing is due before the interval passes
+        clock.advance(minutes=11)
+        second = await service.poller.poll_due()
+        assert [(r.status, r.http_status) for r in second] == [("unchanged", 304)]
+    last = feed_server.requests_to("/a.xml")[-1]
+    assert last.header("If-None-Match") is not None
+
+
+async def test_server_ignoring_validators_is_not_parsed_again(
+    tmp_path: Path, feed_server: FeedServer, clock: Clock
+) -> None:
+    feed_server.serve("/a.xml", rss_document("A", [entry(1, "Putin speaks")]), validators=False)
+    config = make_config(tmp_path, {"A": feed_server.url("/a.xml")})
+    async with await open_service(config, clock=clock) as service:
+        await service.poller.poll_due()
+        clock.advance(minutes=11)
+        [again] = await service.poller.poll_due()
+        assert (again.status, again.http_status, again.parsed) == ("unchanged", 200, 0)
+
+
+async def test_new_items_and_duplicates(tmp_path: Path, feed_server: FeedServer, clock: Clock) -> None:
+    feed_server.serve("/a.xml", rss_document("A", [entry(1, "One")]))
+    config = make_config(tmp_path, {"A": feed_server.url("/a.xml")})
+    async with await open_service(config, clock=clock) as service:
+        await service.poller.poll_due()
+        feed_server.serve("/a.xml", rss_document("A", [entry(2, "Two"), entry(1, "One")]))
+        clock.advance(minutes=11)
+        [result] = await service.poller.poll_due()
+        assert [n.stored.item.title for n in result.new_items] == ["Two"]
+        assert result.describe() == "A: 1 new, 1 already stored"
+
+
+async def test_one_failing_feed_does_not_stop_the_others(
+    tmp_path: Path, feed_server: FeedServer, clock: Clock
+) -> None:
+    feed_server.serve("/ok.xml", rss_document("OK", [entry(1, "Putin")]))
+    feed_server.serve("/broken.xml", b"<html><body>not a feed</body></html>", content_type="text/html")
+    feed_server.serve("/gone.xml", b"", status=500)
+    config = make_config(
+        tmp_path,
+        {
+            "OK": feed_server.url("/ok.xml"),
+            "Broken": feed_server.url("/broken.xml"),
+            "Gone": feed_server.url("/gone.xml"),
+        },
+    )
+    async with await open_service(config, clock=clock) as service:
+        results = {r.feed.name: r for r in await service.poller.poll_due()}
+        assert results["OK"].status == "new"
+        assert results["Broken"].status == "failed" and "not an RSS/Atom feed" in (
+            results["Broken"].error or ""
+        )
+        assert results["Gone"].status == "failed" and "HTTP 500" in (results["Gone"].error or "")
+        states = {f.name: f for f in await service.poller.feeds.all()}
+        assert states["Gone"].consecutive_failures == 1
+        assert states["Gone"].next_poll_at is not None and states["Gone"].next_poll_at > clock.now
+        assert states["OK"].consecutive_failures == 0
+
+
+async def test_same_event_from_two_feeds_is_one_story(
+    tmp_path: Path, feed_server: FeedServer, clock: Clock
+) -> None:
+    feed_server.serve(
+        "/a.xml", rss_document("A", [entry(1, "Putin and Witkoff hold five-hour Kremlin talks")])
+    )
+    feed_server.serve(
+        "/b.xml",
+        rss_document(
+            "B",
+            [
+                RssEntry(
+                    guid="b-1",
+                    title="Путин и Уиткофф провели пятичасовые переговоры в Кремле",
+                    summary="Путин и Уиткофф провели переговоры в Кремле, они длились пять часов.",
+                    link="https://b.example/1",
+                    published=PUBLISHED,
+                )
+            ],
+        ),
+    )
+    config = make_config(tmp_path, {"A": feed_server.url("/a.xml"), "B": feed_server.url("/b.xml")})
+    async with await open_service(config, clock=clock) as service:
+        results = await service.poller.poll_due()
+        story_ids = {n.story_id for r in results for n in r.new_items}
+        assert len(story_ids) == 1
+        story = await service.poller.stories.get(story_ids.pop())
+        assert sorted(s.source for s in story.sources) == ["A", "B"]
+
+
+async def test_watchlist_edit_takes_effect_before_next_poll(
+    tmp_path: Path, feed_server: FeedServer, clock: Clock
+) -> None:
+    feed_server.serve("/a.xml", rss_document("A", [entry(1, "Kallas visits Kyiv")]))
+    config = make_config(tmp_path, {"A": feed_server.url("/a.xml")})
+    async with await open_service(config, clock=clock) as service:
+        [first] = await service.poller.poll_due()
+        assert first.new_items[0].match.actors == ()
+        async with service.db.transaction():
+            await service.poller.watchlists.add_actor(
+                Actor(id="kallas", name="Kaja Kallas", kind="person", aliases=("Kallas",))
+            )
+        feed_server.serve("/a.xml", rss_document("A", [entry(2, "Kallas meets Rubio")]))
+        clock.advance(minutes=11)
+        [second] = await service.poller.poll_due()
+        assert second.new_items[0].match.actors == ("kallas",)
+
+
+async def test_items_are_in_the_sqlite_file_after_close(
+    tmp_path: Path, feed_server: FeedServer, clock: Clock
+) -> None:
+    feed_server.serve("/a.xml", rss_document("A", [entry(1, "Putin")]))
+    config = make_config(tmp_path, {"A": feed_server.url("/a.xml")})
+    async with await open_service(config, clock=clock) as service:
+        await service.poller.poll_due()
+    reopened = await open_database(tmp_path / "dw.db")
+    try:
+        rows = await reopened.fetch_all("SELECT count(*) FROM items")
+        assert rows[0][0] == 1
+    finally:
+        await reopened.close()
+
+
+@pytest.mark.parametrize("bad", ["/missing", "/slow"])
+async def test_failures_are_recorded_not_raised(
+    tmp_path: Path, feed_server: FeedServer, clock: Clock, bad: str
+) -> None:
+    feed_server.serve("/missing", b"", status=404)
+    feed_server.serve("/slow", b"", delay_s=30)
+    data = make_config(tmp_path, {"X": feed_server.url(bad)})
+    config = replace(data, fetch=replace(data.fetch, timeout_s=1.0))
+    async with await open_service(config, clock=clock) as service:
+        [result] = await service.poller.poll_due()
+        assert result.status == "failed"
+        assert ("HTTP 404" if bad == "/missing" else "timed out") in (result.error or "")
