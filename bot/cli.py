@@ -19,9 +19,11 @@ from bot.demo import DemoFeedServer, demo_feeds, demo_watchlist_path
 from bot.poller import FeedPollResult
 from bot.render import message_to_text, render_digest
 from bot.scheduler import build_scheduler
-from bot.service import Service, open_service
+from bot.service import Service, open_service, utc_now
+from bot.status import status_lines
 from feeds.errors import DiplowatchError
 from feeds.watchlist_file import load_watchlist
+from storage.db import open_database
 
 log = logging.getLogger("diplowatch")
 
@@ -45,6 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
     poll.add_argument("-c", "--config", type=Path, required=True)
     poll.add_argument("--once", action="store_true", required=True, help="poll once and exit")
     poll.add_argument("--all", action="store_true", help="poll every feed, not only the due ones")
+
+    status = sub.add_parser("status", help="print feed health and channel delivery state from storage")
+    status.add_argument("-c", "--config", type=Path, required=True)
 
     check = sub.add_parser("check-config", help="validate a config file and print a summary")
     check.add_argument("config", type=Path)
@@ -81,6 +86,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(run_demo(args.state, args.port, sys.stdout))
         if args.command == "poll":
             return asyncio.run(poll_once(load_config(args.config), sys.stdout, poll_all=args.all))
+        if args.command == "status":
+            return asyncio.run(print_status(load_config(args.config), sys.stdout))
         if args.command == "run":
             return asyncio.run(run_forever(load_config(args.config), sys.stdout))
     except DiplowatchError as e:
@@ -93,6 +100,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.close()
         return 0
     return 2
+
+
+async def print_status(config: Config, out: TextIO) -> int:
+    """Print feed health and channel delivery state (opens only the database: no tokens needed)."""
+    if not config.storage.path.exists():
+        raise DiplowatchError(
+            f"no database at {config.storage.path} yet: run `diplowatch poll` or `run` first"
+        )
+    async with await open_database(config.storage.path) as db:
+        for line in await status_lines(db, utc_now()):
+            print(line, file=out)
+    return 0
 
 
 def make_folder(path: Path) -> None:

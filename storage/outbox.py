@@ -164,6 +164,14 @@ class OutboxRepository:
         )
         return int(value or 0)
 
+    async def last_sent_at(self, platform: str, channel_id: str) -> datetime | None:
+        """When a message last reached a channel, if ever."""
+        value = await self._db.fetch_value(
+            "SELECT max(sent_at) FROM outbox WHERE state = 'sent' AND platform = ? AND channel_id = ?",
+            (platform, channel_id),
+        )
+        return decode_optional_time(value)
+
     async def delete_older_than(self, cutoff: datetime) -> int:
         """Delete sent and failed entries created before ``cutoff`` (pending ones are still owed); how many.
 
