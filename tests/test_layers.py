@@ -46,7 +46,9 @@ def test_imports_respect_the_layers(path: Path) -> None:
     for name in imported_names(path):
         top = name.split(".")[0]
         allowed = CONFINED.get(top)
-        assert allowed is None or relative in allowed, f"{relative} imports {name}; only {sorted(allowed)} may"
+        assert allowed is None or relative in allowed, (
+            f"{relative} imports {name}; only {sorted(allowed)} may"
+        )
         assert top not in FORBIDDEN.get(package, set()), f"{relative} imports {name}: data flows one way"
 
 
