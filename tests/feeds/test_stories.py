@@ -1,0 +1,515 @@
+"""Story grouping: copies, rewrites and translations of one event join; look-alike events stay apart."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from feeds.errors import StorageError
+from feeds.models import Item, Match, Span, StoryCandidate
+from feeds.stories import (
+    StoryFingerprint,
+    StoryIndex,
+    assign_stories,
+    compare_fingerprints,
+    decode_fingerprint,
+    encode_fingerprint,
+    fingerprint_item,
+    name_key,
+    new_story_key,
+    same_event,
+)
+
+T0 = datetime(2025, 6, 3, 9, 0, tzinfo=UTC)
+
+# The watchlist aliases the classifier would report as spans; only their phrases matter here.
+ALIASES = {
+    "russia": ("Russia", "Russian", "Kremlin", "Moscow", "Росси*", "Российск*", "Москв*", "Кремл*", "Росі*"),
+    "ukraine": ("Ukraine", "Ukrainian", "Kyiv", "Kiev", "Украин*", "Україн*", "Киев*", "Київ*", "Києв*"),
+    "usa": ("United States", "U.S.", "Washington", "США"),
+    "uae": ("United Arab Emirates", "UAE", "ОАЭ", "ОАЕ"),
+    "eu": ("European Union", "EU", "Евросоюз*", "ЄС"),
+    "nato": ("NATO", "НАТО"),
+    "belarus": ("Belarus", "Minsk", "Минск*", "Мінськ*"),
+    "putin": ("Putin", "Путин*"),
+    "trump": ("Trump", "Трамп*"),
+    "ushakov": ("Ushakov", "Ушаков*"),
+    "zelensky": ("Zelensky", "Зеленськ*", "Зеленск*"),
+    "polishchuk": ("Polishchuk", "Полищук*", "Поліщук*"),
+}
+
+
+def match(*actors: str, topics: tuple[str, ...] = ()) -> Match:
+    spans = tuple(
+        Span(field="summary", start=0, end=0, target=actor, phrase=phrase)
+        for actor in actors
+        for phrase in ALIASES[actor]
+    )
+    return Match(actors=tuple(sorted(actors)), topics=topics, spans=spans)
+
+
+def item(
+    identity: str,
+    title: str,
+    summary: str,
+    *,
+    published: datetime = T0,
+    estimated: bool = False,
+    url: str | None = None,
+) -> Item:
+    return Item(
+        identity=f"guid:{identity}",
+        guid=identity,
+        url=url,
+        title=title,
+        summary=summary,
+        published=published,
+        published_estimated=estimated,
+        content_hash=f"hash-{identity}",
+    )
+
+
+def fp(
+    identity: str,
+    title: str,
+    summary: str,
+    m: Match,
+    *,
+    published: datetime = T0,
+    estimated: bool = False,
+    url: str | None = None,
+) -> StoryFingerprint:
+    return fingerprint_item(
+        item(identity, title, summary, published=published, estimated=estimated, url=url), m
+    )
+
+
+EXCHANGE = match("russia", "ukraine", "uae", "zelensky", topics=("humanitarian", "mediation"))
+EXCHANGE_185 = (
+    "Russia and Ukraine swap 185 prisoners of war each in UAE-brokered deal",
+    "Russia and Ukraine each returned 185 prisoners of war on Thursday in an exchange mediated by the "
+    "United Arab Emirates, the defence ministry in Moscow said. Ukrainian President Volodymyr Zelensky "
+    "said the freed soldiers included defenders of Mariupol held since 2022.",
+)
+EXCHANGE_185_COPY = (
+    "Russia, Ukraine swap 185 prisoners of war each in UAE-brokered deal",
+    "Russia and Ukraine each handed over 185 prisoners of war on Thursday in an exchange mediated by the "
+    "United Arab Emirates, Russia's defence ministry said. Ukrainian President Volodymyr Zelensky said "
+    "the freed soldiers included defenders of Mariupol held since 2022.",
+)
+EXCHANGE_84 = (
+    "Russia and Ukraine swap 84 prisoners of war each in UAE-brokered deal",
+    "Russia and Ukraine each returned 84 prisoners of war on Thursday in an exchange mediated by the "
+    "United Arab Emirates, the defence ministry in Moscow said. Ukrainian President Volodymyr Zelensky "
+    "said the freed soldiers included defenders of Mariupol held since 2022.",
+)
+
+
+# --- copies and rewrites -------------------------------------------------------------------------------
+
+
+def test_a_syndicated_copy_with_small_edits_is_the_same_event() -> None:
+    a = fp("a", *EXCHANGE_185, EXCHANGE)
+    b = fp("b", *EXCHANGE_185_COPY, EXCHANGE, published=T0 + timedelta(hours=2))
+    evidence = compare_fingerprints(a, b)
+    assert evidence.same, evidence
+    assert evidence.lexical > 0.3
+    assert same_event(a, b)
+    assert same_event(b, a)
+
+
+def test_raw_html_in_the_summary_gives_the_same_fingerprint_as_its_text() -> None:
+    title, summary = EXCHANGE_185
+    html = "<p>" + summary.replace("Russia's", "Russia&#8217;s").replace(". ", ".</p><p>", 1) + "</p>"
+    plain = summary.replace("Russia's", "Russia’s").replace(". ", ".\n", 1)
+    from_html = fp("a", title, html, EXCHANGE)
+    from_text = fp("a", title, plain, EXCHANGE)
+    assert from_html == from_text
+
+
+def test_a_rewrite_of_one_event_in_other_words_is_the_same_event() -> None:
+    m = match("russia", "eu", topics=("sanctions",))
+    a = fp(
+        "a",
+        "EU adopts 19th sanctions package targeting Russian LNG",
+        "The European Union on Thursday adopted its 19th package of sanctions against Russia, banning "
+        "imports of Russian liquefied natural gas from 2027 and listing 117 more shadow-fleet tankers.",
+        m,
+    )
+    b = fp(
+        "b",
+        "Brussels agrees fresh Moscow sanctions with gas ban",
+        "EU governments signed off on a 19th round of restrictive measures on Moscow on Thursday. The "
+        "package phases out Russian LNG imports by 2027 and adds 117 vessels of the so-called shadow fleet "
+        "to the blacklist, diplomats said.",
+        m,
+        published=T0 + timedelta(hours=5),
+    )
+    evidence = compare_fingerprints(a, b)
+    assert evidence.same, evidence
+    assert evidence.shared_numbers == {"19", "117"}
+
+
+# --- the same event in another language ----------------------------------------------------------------
+
+
+def test_a_russian_and_an_english_report_of_one_statement_are_the_same_event() -> None:
+    m = match("polishchuk", "russia", "ukraine", "nato", "belarus", topics=("peace-talks",))
+    english = fp(
+        "reuters",
+        "Russian diplomat Polishchuk says Kyiv must accept 'realities on the ground'",
+        "Alexei Polishchuk, director of the Second CIS Department at the Russian Foreign Ministry, told "
+        "Izvestia on Wednesday that a lasting settlement was possible only if Kyiv recognised territorial "
+        "realities and gave up its bid to join NATO. He said Minsk remained a possible venue for talks.",
+        m,
+    )
+    russian = fp(
+        "tass",
+        "Полищук: Киев должен признать реалии на земле",
+        "Директор Второго департамента стран СНГ МИД России Алексей Полищук в среду заявил «Известиям», "
+        "что устойчивое урегулирование возможно лишь при признании Киевом территориальных реалий и отказе "
+        "от вступления в НАТО. Минск остается возможной площадкой для переговоров.",
+        m,
+        published=T0 + timedelta(hours=3),
+    )
+    evidence = compare_fingerprints(english, russian)
+    assert evidence.same, evidence
+    assert evidence.lexical < 0.1  # nothing lexical: the evidence is language-independent
+    assert name_key("Izvestia") in evidence.shared_names
+    assert evidence.shared_weekdays == {2}
+
+
+def test_a_ukrainian_and_an_english_report_of_one_strike_on_kyiv_are_the_same_event() -> None:
+    m = match("russia", "ukraine", topics=("military", "humanitarian"))
+    english = fp(
+        "en",
+        "Russian drones and missiles kill six in Kyiv overnight",
+        "Russia launched 450 drones and 24 missiles at Ukraine overnight, killing six people in Kyiv and "
+        "injuring 30, Mayor Vitali Klitschko said on Tuesday.",
+        m,
+    )
+    ukrainian = fp(
+        "uk",
+        "Нічна атака на Київ: шестеро загиблих",
+        "У ніч на вівторок Росія випустила по Україні 450 дронів і 24 ракети; у Києві загинули шестеро "
+        "людей, ще 30 поранені, повідомив мер Віталій Кличко.",
+        m,
+        published=T0 + timedelta(hours=1),
+    )
+    evidence = compare_fingerprints(english, ukrainian)
+    assert evidence.same, evidence
+    assert evidence.shared_numbers == {"450", "24", "6", "30"}
+    assert name_key("Klitschko") in evidence.shared_names
+
+
+def test_number_words_durations_and_ordinals_agree_across_languages() -> None:
+    m = match("russia", "eu")
+    english = fp("en", "EU adopts 20th package", "It took five hours and two and a half days.", m)
+    russian = fp("ru", "ЕС принял 20-й пакет", "Это заняло пять часов и два с половиной дня.", m)
+    ukrainian = fp("uk", "ЄС ухвалив двадцятий пакет", "Це забрало п'ять годин і два з половиною дні.", m)
+    for other in (russian, ukrainian):
+        assert other.numbers == english.numbers == {"20", "5", "2.5"}
+        assert other.quantities == english.quantities == {"5 h", "2.5 d"}
+
+
+def test_name_keys_agree_across_scripts_and_case_endings() -> None:
+    assert name_key("Уиткоффом") == name_key("Witkoff") == name_key("Уиткофф")
+    assert name_key("Полищуком") == name_key("Polishchuk") == name_key("Поліщука")
+    assert name_key("Зеленського") == name_key("Zelenskyy") == name_key("Зеленский")
+    assert name_key("Kharkiv") == name_key("Харків") == name_key("Харькове")
+    assert name_key("Witkoff") != name_key("Kushner")
+
+
+# --- look-alike events stay apart -----------------------------------------------------------------------
+
+CALLS = match("putin", "trump", "russia", "usa", "ushakov", topics=("peace-talks",))
+
+
+def test_two_calls_between_the_same_leaders_on_different_days_are_different_events() -> None:
+    tuesday = fp(
+        "call-1",
+        "Putin and Trump speak by phone for more than two hours",
+        "Vladimir Putin and Donald Trump spoke by phone on Tuesday for more than two hours, discussing a "
+        "ceasefire and an exchange of prisoners, Kremlin aide Yuri Ushakov said.",
+        CALLS,
+    )
+    thursday = fp(
+        "call-2",
+        "Trump says phone call with Putin was productive, eyes Budapest summit",
+        "Donald Trump said on Thursday he had a productive 90-minute phone call with Vladimir Putin and "
+        "that the two leaders agreed to meet in Budapest, Kremlin aide Yuri Ushakov confirmed.",
+        CALLS,
+        published=T0 + timedelta(days=2),
+    )
+    evidence = compare_fingerprints(tuesday, thursday)
+    assert not evidence.same, evidence
+    assert "weekday" in evidence.conflicts
+    russian_tuesday = fp(
+        "call-1-ru",
+        "Ушаков: разговор Путина и Трампа длился более двух часов",
+        "Телефонный разговор Владимира Путина и Дональда Трампа во вторник продолжался более двух часов, "
+        "сообщил помощник президента Юрий Ушаков.",
+        CALLS,
+    )
+    assert same_event(tuesday, russian_tuesday), compare_fingerprints(tuesday, russian_tuesday)
+    assert not same_event(thursday, russian_tuesday)
+
+
+def test_calls_of_different_lengths_are_different_events_even_without_weekdays() -> None:
+    five = fp("a", "Putin receives Witkoff", "The talks in the Kremlin lasted almost five hours.", CALLS)
+    three = fp("b", "Путин принял Уиткоффа", "Переговоры в Кремле продолжались три часа.", CALLS)
+    evidence = compare_fingerprints(five, three)
+    assert not evidence.same
+    assert "durations" in evidence.conflicts
+
+
+def test_two_strikes_on_one_city_with_different_casualties_are_different_events() -> None:
+    m = match("russia", "ukraine", topics=("military", "humanitarian"))
+    first = fp(
+        "strike-1",
+        "Russian drone attack on Kyiv kills two, injures 11",
+        "Russian drones struck several districts of Kyiv early on Tuesday, killing two civilians and "
+        "injuring at least 11, the city military administration said. Air defences downed 61 of 80 drones.",
+        m,
+    )
+    second_title = "Russian missile attack on Kyiv kills nine, injures 63"
+    second_summary = (
+        "Russian missiles struck several districts of Kyiv early on Tuesday, killing nine civilians and "
+        "injuring at least 63, the city military administration said. Air defences downed 14 of 22 missiles."
+    )
+    week_later = fp("strike-2", second_title, second_summary, m, published=T0 + timedelta(days=7))
+    evidence = compare_fingerprints(first, week_later)
+    assert not evidence.same, evidence
+    assert {"numbers", "time"} <= set(evidence.conflicts)
+    undated = fp(
+        "strike-2u", second_title, second_summary, m, published=T0 + timedelta(days=7), estimated=True
+    )
+    evidence = compare_fingerprints(first, undated)
+    assert not evidence.same
+    assert evidence.conflicts == ("numbers",)
+
+
+def test_two_prisoner_exchanges_with_different_numbers_are_different_events() -> None:
+    big = fp("a", *EXCHANGE_185, EXCHANGE)
+    small = fp("b", *EXCHANGE_84, EXCHANGE)
+    evidence = compare_fingerprints(big, small)
+    assert evidence.lexical > 0.3  # the same template text...
+    assert not evidence.same  # ...but the numbers say otherwise
+    assert evidence.conflicts == ("numbers",)
+    russian_small = fp(
+        "c",
+        "Россия и Украина провели обмен пленными в формате 84 на 84",
+        "В четверг из подконтрольной Киеву территории возвращены 84 российских военнослужащих, взамен "
+        "переданы 84 военнопленных ВСУ. Посредничество оказали ОАЭ.",
+        EXCHANGE,
+    )
+    assert same_event(small, russian_small)
+    assert not same_event(big, russian_small)
+
+
+def test_items_sharing_only_the_usual_actors_are_different_events() -> None:
+    m = match("russia", "ukraine", topics=("peace-talks",))
+    a = fp(
+        "a", "Kremlin says it is open to talks", "The Kremlin said on Monday it remained open to talks.", m
+    )
+    b = fp(
+        "b", "Kyiv rejects Moscow's terms", "Ukraine rejected Russia's terms for a ceasefire on Monday.", m
+    )
+    evidence = compare_fingerprints(a, b)
+    assert not evidence.same, evidence
+
+
+# --- time ------------------------------------------------------------------------------------------------
+
+
+def test_the_time_window_is_respected_for_dated_items_only() -> None:
+    a = fp("a", *EXCHANGE_185, EXCHANGE)
+    late = fp("b", *EXCHANGE_185_COPY, EXCHANGE, published=T0 + timedelta(hours=80))
+    assert compare_fingerprints(a, late).conflicts == ("time",)
+    assert not same_event(a, late)
+    undated = fp("c", *EXCHANGE_185_COPY, EXCHANGE, published=T0 + timedelta(hours=80), estimated=True)
+    assert same_event(a, undated)
+    index = StoryIndex(window=timedelta(hours=72))
+    index.add("story-a", a)
+    assert index.find(late) is None
+    assert index.find(undated) == "story-a"
+    assert index.find(fp("d", *EXCHANGE_185_COPY, EXCHANGE, published=T0 + timedelta(hours=71))) == "story-a"
+
+
+# --- index ---------------------------------------------------------------------------------------------
+
+
+def test_an_item_joins_a_story_through_any_member() -> None:
+    index = StoryIndex()
+    a = fp("a", *EXCHANGE_185, EXCHANGE)
+    index.add("s1", a)
+    russian = fp(
+        "ru",
+        "Россия и Украина обменялись 185 военнопленными",
+        "В четверг Россия и Украина при посредничестве ОАЭ обменялись 185 военнопленными, сообщили в "
+        "Минобороны России. Среди освобожденных защитники Мариуполя.",
+        EXCHANGE,
+    )
+    assert index.find(russian) == "s1"
+    index.add("s1", russian)
+    ukrainian_copy_of_russian = fp(
+        "uk",
+        "Росія та Україна обмінялися 185 військовополоненими",
+        "У четвер Росія та Україна за посередництва ОАЕ обмінялися 185 військовополоненими, повідомили в "
+        "Міноборони Росії. Серед звільнених захисники Маріуполя.",
+        EXCHANGE,
+    )
+    assert index.find(ukrainian_copy_of_russian) == "s1"
+    assert index.find(fp("b", *EXCHANGE_84, EXCHANGE)) is None
+
+
+def test_a_chain_of_matches_does_not_drift_into_a_contradicting_story() -> None:
+    index = StoryIndex()
+    title, summary = EXCHANGE_185
+    index.add("s1", fp("a", title, summary, EXCHANGE))
+    # No number at all: close enough to the first report to join it.
+    vague = fp("b", title.replace("185 ", ""), summary.replace("185 ", ""), EXCHANGE)
+    assert index.find(vague) == "s1"
+    index.add("s1", vague)
+    # Matches the vague member, but contradicts the first one: it must start its own story.
+    title84, summary84 = EXCHANGE_84
+    contradicting = fp("c", title84, summary84, EXCHANGE)
+    assert same_event(vague, contradicting)
+    assert index.find(contradicting) is None
+
+
+def test_exact_keys_join_whatever_the_text() -> None:
+    a = fp("a", *EXCHANGE_185, EXCHANGE, url="https://example.com/pow")
+    retitled = fp("b", "Update", "Details to follow.", Match(), url="https://example.com/pow")
+    assert compare_fingerprints(a, retitled).reason == "same URL or content"
+    index = StoryIndex()
+    index.add("s1", a)
+    assert index.find(retitled) == "s1"
+
+
+def test_evict_before_drops_old_fingerprints_and_the_index_keeps_working() -> None:
+    index = StoryIndex()
+    old = fp("old", *EXCHANGE_185, EXCHANGE, published=T0)
+    newer = fp("new", *EXCHANGE_84, EXCHANGE, published=T0 + timedelta(hours=30))
+    index.add("s-old", old)
+    index.add("s-new", newer)
+    assert len(index) == 2
+    assert index.evict_before(T0 + timedelta(hours=1)) == 1
+    assert index.evict_before(T0 + timedelta(hours=1)) == 0
+    assert len(index) == 1
+    assert (
+        index.find(fp("old-copy", *EXCHANGE_185_COPY, EXCHANGE, published=T0 + timedelta(hours=31))) is None
+    )
+    assert index.find(fp("new-copy", *EXCHANGE_84, EXCHANGE, published=T0 + timedelta(hours=31))) == "s-new"
+    index.add("s-old-again", old)
+    assert index.find(fp("old-copy", *EXCHANGE_185_COPY, EXCHANGE)) == "s-old-again"
+    assert index.evict_before(T0 + timedelta(days=30)) == 2
+    assert len(index) == 0
+    assert index.find(newer) is None
+
+
+def test_the_index_finds_a_match_among_many_unrelated_items() -> None:
+    index = StoryIndex()
+    for i in range(300):
+        filler = fp(
+            f"f{i}",
+            f"Regional council {i} debates budget line {i + 1000}",
+            f"Councillors in district {i} debated budget line {i + 1000} on Monday for {i % 7 + 2} hours.",
+            Match(),
+        )
+        index.add(f"filler-{i}", filler)
+    index.add("s1", fp("a", *EXCHANGE_185, EXCHANGE))
+    assert index.find(fp("b", *EXCHANGE_185_COPY, EXCHANGE)) == "s1"
+    assert index.find(fp("c", *EXCHANGE_84, EXCHANGE)) is None
+
+
+def test_an_index_rebuilt_from_stored_candidates_finds_the_same_stories() -> None:
+    first = fp("a", *EXCHANGE_185, EXCHANGE)
+    other = fp("b", *EXCHANGE_84, EXCHANGE, published=T0 + timedelta(hours=2))
+    candidates = [
+        StoryCandidate(item_id=1, story_id=10, story_key="s-185", published=first.published,
+                       fingerprint=encode_fingerprint(first)),
+        StoryCandidate(item_id=2, story_id=11, story_key="s-84", published=other.published,
+                       fingerprint=encode_fingerprint(other)),
+    ]  # fmt: skip
+    index = StoryIndex.from_candidates(candidates)
+    assert len(index) == 2
+    assert index.find(fp("c", *EXCHANGE_185_COPY, EXCHANGE)) == "s-185"
+    assert index.find(fp("d", *EXCHANGE_84, EXCHANGE)) == "s-84"
+
+
+# --- batch assignment and keys --------------------------------------------------------------------------
+
+
+def test_assign_stories_groups_in_order_and_is_deterministic() -> None:
+    pairs = [
+        (item("a", *EXCHANGE_185), EXCHANGE),
+        (item("b", *EXCHANGE_84), EXCHANGE),
+        (item("c", *EXCHANGE_185_COPY, published=T0 + timedelta(hours=1)), EXCHANGE),
+    ]
+    keys = assign_stories(pairs)
+    assert keys[0] == keys[2] == new_story_key(pairs[0][0])
+    assert keys[1] == new_story_key(pairs[1][0])
+    assert keys[0] != keys[1]
+    assert assign_stories(pairs) == keys
+
+
+def test_new_story_key_depends_only_on_the_item_identity() -> None:
+    a = item("a", *EXCHANGE_185)
+    again = item("a", "Other title", "Other text", published=T0 + timedelta(days=3))
+    assert new_story_key(a) == new_story_key(again)
+    assert new_story_key(a) != new_story_key(item("b", *EXCHANGE_185))
+    assert new_story_key(a).startswith("st-")
+
+
+# --- storage encoding -----------------------------------------------------------------------------------
+
+texts = st.text(max_size=12)
+fingerprints = st.builds(
+    StoryFingerprint,
+    signature=st.one_of(st.just(b""), st.binary(min_size=64, max_size=64)),
+    wording=st.one_of(st.just(b""), st.binary(min_size=128, max_size=128)),
+    actors=st.frozensets(texts, max_size=6),
+    topics=st.frozensets(texts, max_size=4),
+    numbers=st.frozensets(texts, max_size=5),
+    minor_numbers=st.frozensets(texts, max_size=3),
+    quantities=st.frozensets(texts, max_size=3),
+    weekdays=st.frozensets(st.integers(0, 6)),
+    names=st.frozensets(texts, max_size=8),
+    quotes=st.frozensets(st.integers(0, 2**32 - 1), max_size=4),
+    exact=st.frozensets(st.integers(0, 2**64 - 1), max_size=3),
+    published=st.datetimes(timezones=st.just(UTC)),
+    dated=st.booleans(),
+)
+
+
+@given(fingerprints)
+def test_encode_decode_round_trips(original: StoryFingerprint) -> None:
+    data = encode_fingerprint(original)
+    assert decode_fingerprint(data) == original
+    assert encode_fingerprint(decode_fingerprint(data)) == data
+
+
+def test_a_real_fingerprint_round_trips_compactly() -> None:
+    original = fp("a", *EXCHANGE_185, EXCHANGE, url="https://example.com/pow")
+    data = encode_fingerprint(original)
+    assert decode_fingerprint(data) == original
+    assert len(data) < 400
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b"", b"\x00", b"\x09rest", b"\x01", b"\x01\x80\x80", b"\x01\x00\x01\x40abc"],
+)
+def test_unreadable_fingerprints_raise_storage_error(data: bytes) -> None:
+    with pytest.raises(StorageError):
+        decode_fingerprint(data)
+
+
+def test_trailing_bytes_are_rejected() -> None:
+    data = encode_fingerprint(fp("a", *EXCHANGE_185, EXCHANGE))
+    with pytest.raises(StorageError, match="trailing"):
+        decode_fingerprint(data + b"\x00")
