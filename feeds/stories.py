@@ -55,6 +55,8 @@ _W_MINOR_NUMBER = 0.25
 _W_NAME = 0.75
 _W_QUOTE = 1.0
 _W_WEEKDAY = 0.5
+_W_CLOSE_IN_TIME = 0.5  # both dated and published within _CLOSE_IN_TIME: reports of one event cluster in time
+_CLOSE_IN_TIME = timedelta(hours=12)
 
 _MAX_POSTINGS = 1000  # fact keys shared by more items than this are too common to retrieve by
 _ACTOR_SCAN_BUDGET = 1000  # entries scanned through the rarest actors' postings per look-up
@@ -859,6 +861,11 @@ def compare_fingerprints(
         + _W_NAME * min(len(names), 3)
         + _W_QUOTE * min(quotes, 2)
         + _W_WEEKDAY * (1 if weekdays else 0)
+        + (
+            _W_CLOSE_IN_TIME
+            if a.dated and b.dated and abs(a.published - b.published) <= _CLOSE_IN_TIME
+            else 0.0
+        )
     )
 
     def verdict(same: bool, reason: str) -> StoryEvidence:
