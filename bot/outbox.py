@@ -18,11 +18,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
 
-from bot.config import ChannelConfig
+from bot.config import ChannelConfig, QuietHours
 from bot.platforms.base import ChatPlatform, Highlight, Message, MessageSection, RenderedStory, SendReceipt
-from feeds.errors import DeliveryError
+from feeds.errors import DeliveryError, StorageError
 from storage.outbox import EntryKind, OutboxEntry, OutboxRepository
-from storage.subscriptions import ChannelSettings, SubscriptionRepository, SubscriptionSync
+from storage.subscriptions import ChannelSettings, Subscription, SubscriptionRepository, SubscriptionSync
 
 PAYLOAD_VERSION = 1
 AfterSend = Callable[[OutboxEntry, SendReceipt], Awaitable[None]]
@@ -81,7 +81,10 @@ class DeliveryOutbox:
         self._after_send = after_send
 
     async def sync_channels(self, channels: Sequence[ChannelConfig], now: datetime) -> SubscriptionSync:
-        """Store the configured channels as subscriptions (removing channels no longer configured)."""
+        """Store the configured channels as config subscriptions (removing config channels no longer there).
+
+        Channels subscribed from chat stay, unless the config now names them: then the config's settings win.
+        """
         return await self._subscriptions.sync([channel_settings(c) for c in channels], now)
 
     async def queue_alert(
@@ -209,6 +212,28 @@ def channel_settings(channel: ChannelConfig) -> ChannelSettings:
         quiet_hours=None if quiet is None else (quiet.start, quiet.end),
         backfill=channel.backfill,
         empty_digest=channel.empty_digest,
+    )
+
+
+def subscription_to_channel(subscription: Subscription) -> ChannelConfig:
+    """A stored subscription (from the config or from chat) as the channel routing and delivery take."""
+    settings = subscription.settings
+    platform = settings.platform
+    if platform not in ("discord", "slack", "console"):
+        raise StorageError(f"subscription {subscription.id} names an unknown platform {platform!r}")
+    quiet = settings.quiet_hours
+    return ChannelConfig(
+        platform="discord" if platform == "discord" else "slack" if platform == "slack" else "console",
+        id=settings.channel_id,
+        actors=settings.actors,
+        topics=settings.topics,
+        mode=settings.mode,
+        min_score=settings.min_score,
+        digest_cron=settings.digest_cron,
+        timezone=settings.timezone,
+        quiet_hours=None if quiet is None else QuietHours(start=quiet[0], end=quiet[1]),
+        backfill=settings.backfill,
+        empty_digest=settings.empty_digest,
     )
 
 

@@ -1,4 +1,9 @@
-"""Chat channels subscribed from the config: their settings and their delivery state (digests, failures)."""
+"""Subscribed chat channels: their settings, where they came from (config or chat) and their delivery state.
+
+Config rows follow the config file: :meth:`SubscriptionRepository.sync` adds, updates and removes them.
+Chat rows (``/diplowatch subscribe``) are changed only by :meth:`~SubscriptionRepository.upsert` and
+:meth:`~SubscriptionRepository.remove`, so they survive restarts.
+"""
 
 from __future__ import annotations
 
@@ -20,10 +25,13 @@ from storage.db import (
 
 SubscriptionMode = Literal["alert", "digest", "both"]
 EmptyDigest = Literal["skip", "note"]
+SubscriptionOrigin = Literal["config", "chat"]
+UpsertOutcome = Literal["added", "updated", "unchanged"]
 
 _COLUMNS = (
     "id, platform, channel_id, actors, topics, mode, min_score, digest_cron, timezone, quiet_start, "
-    "quiet_end, backfill, empty_digest, created_at, last_digest_end, failing, last_error, last_error_at"
+    "quiet_end, backfill, empty_digest, created_at, last_digest_end, failing, last_error, last_error_at, "
+    "origin"
 )
 
 
@@ -46,11 +54,12 @@ class ChannelSettings:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Subscription:
-    """A stored channel: its settings and delivery state."""
+    """A stored channel: its settings, origin (``config`` file or ``chat`` command) and delivery state."""
 
     id: int
     settings: ChannelSettings
     created_at: datetime
+    origin: SubscriptionOrigin = "config"
     last_digest_end: datetime | None = None
     failing: bool = False
     last_error: str | None = None
@@ -59,54 +68,97 @@ class Subscription:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SubscriptionSync:
-    """What a config sync changed, by ``platform:channel_id``."""
+    """What a config sync changed, by ``platform:channel_id``; ``adopted``: chat rows the config now names."""
 
     added: tuple[str, ...] = ()
     updated: tuple[str, ...] = ()
     removed: tuple[str, ...] = ()
+    adopted: tuple[str, ...] = ()
 
 
 class SubscriptionRepository:
-    """The subscriptions table: one row per configured channel."""
+    """The subscriptions table: one row per subscribed channel (from the config or from chat)."""
 
     def __init__(self, db: Database) -> None:
         self._db = db
 
     async def sync(self, channels: Sequence[ChannelSettings], now: datetime) -> SubscriptionSync:
-        """Make the stored channels exactly ``channels``: insert new ones, update settings, delete the rest.
+        """Make the config rows exactly ``channels``: insert new ones, update settings, delete the rest.
 
-        Delivery state (``created_at``, ``last_digest_end``, the failing flag) survives an update; a channel
-        whose settings did not change is not reported as updated.
+        Chat rows are left alone, except one the config now names: it becomes a config row with the config's
+        settings (reported as adopted). Delivery state (``created_at``, ``last_digest_end``, the failing flag)
+        survives an update; a channel whose settings did not change is not reported as updated.
         """
         added: list[str] = []
         updated: list[str] = []
         removed: list[str] = []
+        adopted: list[str] = []
         async with self._db.transaction():
             existing = {(s.settings.platform, s.settings.channel_id): s for s in await self.all()}
             for settings in channels:
-                label = f"{settings.platform}:{settings.channel_id}"
+                label = _label(settings)
                 before = existing.pop((settings.platform, settings.channel_id), None)
                 if before is None:
-                    await self._db.execute(
-                        f"INSERT INTO subscriptions (platform, channel_id, {_SETTING_COLUMNS}, created_at) "
-                        f"VALUES (?, ?, {', '.join('?' * _SETTING_COUNT)}, ?)",
-                        (
-                            settings.platform, settings.channel_id, *_setting_values(settings),
-                            encode_time(now),
-                        ),
-                    )
+                    await self._insert(settings, "config", now)
                     added.append(label)
-                elif before.settings != settings:
-                    assignments = ", ".join(f"{c.strip()} = ?" for c in _SETTING_COLUMNS.split(","))
+                    continue
+                if before.origin != "config":
                     await self._db.execute(
-                        f"UPDATE subscriptions SET {assignments} WHERE id = ?",
-                        (*_setting_values(settings), before.id),
+                        "UPDATE subscriptions SET origin = 'config' WHERE id = ?", (before.id,)
                     )
+                    adopted.append(label)
+                if before.settings != settings:
+                    await self._update(before.id, settings)
                     updated.append(label)
             for stale in existing.values():
-                await self._db.execute("DELETE FROM subscriptions WHERE id = ?", (stale.id,))
-                removed.append(f"{stale.settings.platform}:{stale.settings.channel_id}")
-        return SubscriptionSync(added=tuple(added), updated=tuple(updated), removed=tuple(removed))
+                if stale.origin == "config":
+                    await self._db.execute("DELETE FROM subscriptions WHERE id = ?", (stale.id,))
+                    removed.append(_label(stale.settings))
+        return SubscriptionSync(
+            added=tuple(added), updated=tuple(updated), removed=tuple(removed), adopted=tuple(adopted)
+        )
+
+    async def upsert(
+        self, settings: ChannelSettings, origin: SubscriptionOrigin, now: datetime
+    ) -> UpsertOutcome:
+        """Store one channel's settings (a chat ``subscribe``), keeping its delivery state when it exists.
+
+        A config row stays a config row (the config file owns it, so the next sync restores its settings); a
+        new row gets ``origin``.
+        """
+        async with self._db.transaction():
+            before = await self.get(settings.platform, settings.channel_id)
+            if before is None:
+                await self._insert(settings, origin, now)
+                return "added"
+            if before.settings == settings:
+                return "unchanged"
+            await self._update(before.id, settings)
+            return "updated"
+
+    async def remove(self, platform: str, channel_id: str) -> bool:
+        """Delete one channel's subscription, whatever its origin; False when it was not subscribed.
+
+        A config row comes back at the next sync (restart) while the config file still names it.
+        """
+        changed = await self._db.execute(
+            "DELETE FROM subscriptions WHERE platform = ? AND channel_id = ?", (platform, channel_id)
+        )
+        return changed > 0
+
+    async def _insert(self, settings: ChannelSettings, origin: SubscriptionOrigin, now: datetime) -> None:
+        await self._db.execute(
+            f"INSERT INTO subscriptions (platform, channel_id, {_SETTING_COLUMNS}, created_at, origin) "
+            f"VALUES (?, ?, {', '.join('?' * _SETTING_COUNT)}, ?, ?)",
+            (settings.platform, settings.channel_id, *_setting_values(settings), encode_time(now), origin),
+        )
+
+    async def _update(self, subscription_id: int, settings: ChannelSettings) -> None:
+        assignments = ", ".join(f"{c.strip()} = ?" for c in _SETTING_COLUMNS.split(","))
+        await self._db.execute(
+            f"UPDATE subscriptions SET {assignments} WHERE id = ?",
+            (*_setting_values(settings), subscription_id),
+        )
 
     async def all(self) -> list[Subscription]:
         """Every subscribed channel, in the order they were first added."""
@@ -114,7 +166,7 @@ class SubscriptionRepository:
         return [_subscription(row) for row in rows]
 
     async def get(self, platform: str, channel_id: str) -> Subscription | None:
-        """The subscription of one channel, if it is configured."""
+        """The subscription of one channel, if it is subscribed."""
         row = await self._db.fetch_one(
             f"SELECT {_COLUMNS} FROM subscriptions WHERE platform = ? AND channel_id = ?",
             (platform, channel_id),
@@ -157,6 +209,10 @@ _SETTING_COLUMNS = (
 _SETTING_COUNT = len(_SETTING_COLUMNS.split(","))
 
 
+def _label(settings: ChannelSettings) -> str:
+    return f"{settings.platform}:{settings.channel_id}"
+
+
 def _setting_values(settings: ChannelSettings) -> tuple[SqlValue, ...]:
     quiet = settings.quiet_hours
     return (
@@ -197,6 +253,7 @@ def _subscription(row: Row) -> Subscription:
         id=int(row["id"]),
         settings=settings,
         created_at=decode_time(row["created_at"]),
+        origin="chat" if str(row["origin"]) == "chat" else "config",
         last_digest_end=decode_optional_time(row["last_digest_end"]),
         failing=bool(row["failing"]),
         last_error=row["last_error"],

@@ -336,8 +336,7 @@ class EditHandlers:
             if mine is not None and settings == mine.settings:
                 return _done("This channel's subscription already reads so; nothing changed",
                              *describe_settings(settings))
-            others = [s.settings for s in subscriptions if s is not mine]
-            await self._repos.subscriptions.sync([*others, settings], call.now)
+            await self._repos.subscriptions.upsert(settings, "chat", call.now)
             given = [name for name in _SUBSCRIBE_OPTIONS if call.args.given(name)]
             verb = "changed" if mine is not None else "subscribed"
             await self._audit(call, f"{verb} {context.platform}:{context.channel_id} "
@@ -353,14 +352,8 @@ class EditHandlers:
         """Remove this channel's subscription."""
         context = call.context
         async with self._repos.db.transaction():
-            subscriptions = await self._repos.subscriptions.all()
-            here = (context.platform, context.channel_id)
-            others = [
-                s.settings for s in subscriptions if (s.settings.platform, s.settings.channel_id) != here
-            ]
-            if len(others) == len(subscriptions):
+            if not await self._repos.subscriptions.remove(context.platform, context.channel_id):
                 raise CommandError("this channel is not subscribed")
-            await self._repos.subscriptions.sync(others, call.now)
             await self._audit(call, f"unsubscribed {context.platform}:{context.channel_id}")
         return _done("This channel is unsubscribed", "It gets no more alerts or digests.")
 

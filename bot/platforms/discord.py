@@ -1,7 +1,8 @@
 """Discord adapter: renders neutral messages into embeds within Discord's limits and posts them (discord.py).
 
-This is the only module that imports ``discord``. Rendering is pure (``render_message``); ``DiscordPlatform``
-owns the ``discord.Client`` and maps every discord.py failure onto ``DeliveryError``.
+This is the only module that imports ``discord``. Rendering is pure (``render_message``, ``render_reply``);
+``DiscordPlatform`` owns the ``discord.Client`` and maps every discord.py failure onto ``DeliveryError``, and
+``install_commands`` binds the platform-neutral chat commands to one ``/diplowatch`` slash command.
 """
 
 from __future__ import annotations
@@ -9,18 +10,35 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import inspect
+import io
 import logging
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from typing import Any, Final, Literal, Self, cast
 from urllib.parse import urlsplit
 
 import aiohttp
 import discord
+from discord import app_commands
 
+from bot.commands import (
+    AdminPolicy,
+    ArgSpec,
+    Attachment,
+    CommandContext,
+    CommandRunner,
+    CommandSpec,
+    Invocation,
+    RawArgument,
+    Reply,
+    visible_commands,
+)
+from bot.commands.replies import ReplyKind, error_reply
 from bot.platforms.base import Highlight, Message, RenderedStory, SendReceipt
-from feeds.errors import DeliveryError
+from feeds.errors import ConfigError, DeliveryError
 
 log = logging.getLogger(__name__)
 
@@ -377,6 +395,142 @@ def message_nonce(idempotency_key: str, part_index: int) -> int:
     return int.from_bytes(digest[:8], "big") >> 1
 
 
+# --- command replies --------------------------------------------------------------------------------------
+
+REPLY_COLOURS: Final[Mapping[ReplyKind, int]] = {
+    "result": 0x2E86C1,
+    "help": 0x5D6D7E,
+    "error": 0xC0392B,
+    "denied": 0xD35400,
+    "cooldown": 0xB7950B,
+}
+BUTTON_ID_PREFIX: Final = "diplowatch"
+# A button's custom_id names what it does and the runner's token (Discord allows 100 characters).
+BUTTON_ID: Final = re.compile(r"diplowatch:(?P<action>more|confirm|cancel):(?P<token>[A-Za-z0-9_-]{1,80})")
+ButtonAction = Literal["more", "confirm", "cancel"]
+# Room kept at the end of a reply for the line saying how many lines did not fit.
+_OVERFLOW_ROOM = 80
+
+COMMAND_NAME: Final = "diplowatch"
+COMMAND_DESCRIPTION: Final = "Diplomatic news: look-ups for everyone, changes for admins"
+GROUP_DESCRIPTIONS: Final[Mapping[str, str]] = {
+    "watch": "Change the tracked actors and topics (admins)",
+    "feeds": "List the feeds; add, pause, resume or remove one (admins)",
+    "import": "Replace the watchlist with a TOML one (admins)",
+}
+# Discord's limits for command definitions.
+NAME_DESCRIPTION_LIMIT: Final = 100
+CHOICE_LIMIT: Final = 25
+STRING_OPTION_LIMIT: Final = 6000
+PUBLIC_OPTION: Final = "public"
+FILE_OPTION: Final = "file"
+# Discord wants an answer within 3 s; a command still running after this long is deferred ("thinking…").
+DEFER_AFTER_S: Final = 2.0
+# Registering the command waits at most this long (discord.py may sit out a rate limit), then start() goes on.
+SYNC_TIMEOUT_S: Final = 30.0
+# An attached TOML bigger than this is refused before it is downloaded.
+MAX_ATTACHMENT_BYTES: Final = 1_000_000
+FAILURE_MESSAGE: Final = "Something went wrong answering that command; the error was logged."
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReplyButton:
+    """A button under a reply: "More" (next page) or an import's Confirm/Cancel, with the runner's token."""
+
+    action: ButtonAction
+    token: str
+    label: str
+
+    @property
+    def custom_id(self) -> str:
+        """What Discord sends back when the button is pressed (matches ``BUTTON_ID``)."""
+        return f"{BUTTON_ID_PREFIX}:{self.action}:{self.token}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DiscordReply:
+    """A command reply as Discord shows it: embeds within limits, buttons, an optional file."""
+
+    embeds: tuple[DiscordEmbed, ...]
+    ephemeral: bool
+    buttons: tuple[ReplyButton, ...] = ()
+    attachment: Attachment | None = None
+
+
+def _reply_lines(reply: Reply) -> list[str]:
+    """The reply's escaped description lines, with a blank line between blocks."""
+    lines: list[str] = []
+    blocks = list(reply.blocks)
+    for block in blocks:
+        if lines:
+            lines.append("")
+        if block.heading:
+            lines.append(f"**{_fit(_one_line(block.heading), TITLE_LIMIT, _neutralise)}**")
+        lines += [_fit(line, DESCRIPTION_LIMIT - _OVERFLOW_ROOM, escape_feed_text) for line in block.lines]
+    confirmation = reply.confirmation
+    if confirmation is not None:
+        if lines:
+            lines.append("")
+        lines.append(_fit(confirmation.prompt, DESCRIPTION_LIMIT - _OVERFLOW_ROOM, escape_feed_text))
+        # Discord shows <t:…:R> as a live "in 9 minutes" in each reader's own time.
+        lines.append(f"Expires <t:{int(confirmation.expires_at.timestamp())}:R>.")
+    return lines
+
+
+def _pack_reply_lines(lines: Sequence[str], title_length: int) -> list[str]:
+    """Descriptions of up to 10 embeds within 4,096 each and 6,000 in all; the lines that do not fit are
+    counted in a last line."""
+    chunks: list[list[str]] = [[]]
+    sizes = [0]
+    total_budget = EMBED_TOTAL_LIMIT - title_length - _OVERFLOW_ROOM
+    used = 0
+    for index, line in enumerate(lines):
+        size = discord_length(line) + 1
+        if used + size > total_budget:
+            left = sum(1 for rest in lines[index:] if rest)
+            chunks[-1].append(f"… {left} more line{'s' if left != 1 else ''} not shown.")
+            break
+        if sizes[-1] + size > DESCRIPTION_LIMIT - _OVERFLOW_ROOM:
+            if len(chunks) == EMBEDS_PER_MESSAGE:
+                left = sum(1 for rest in lines[index:] if rest)
+                chunks[-1].append(f"… {left} more line{'s' if left != 1 else ''} not shown.")
+                break
+            chunks.append([])
+            sizes.append(0)
+        chunks[-1].append(line)
+        sizes[-1] += size
+        used += size
+    return ["\n".join(chunk).strip("\n") for chunk in chunks if any(chunk)]
+
+
+def render_reply(reply: Reply) -> DiscordReply:
+    """A command reply as Discord embeds (escaped, within limits) with its buttons and file."""
+    title = _fit(_one_line(reply.title), TITLE_LIMIT, _neutralise) or "diplowatch"
+    colour = REPLY_COLOURS[reply.kind]
+    descriptions = _pack_reply_lines(_reply_lines(reply), discord_length(title)) or [""]
+    embeds = tuple(
+        DiscordEmbed(title=title if index == 0 else "", description=description, colour=colour)
+        for index, description in enumerate(descriptions)
+    )
+    buttons: list[ReplyButton] = []
+    if reply.next_page is not None:
+        buttons.append(ReplyButton(action="more", token=reply.next_page.token,
+                                   label=_cut_label(reply.next_page.label)))
+    if reply.confirmation is not None:
+        buttons.append(ReplyButton(action="confirm", token=reply.confirmation.token,
+                                   label=_cut_label(reply.confirmation.label)))
+        buttons.append(ReplyButton(action="cancel", token=reply.confirmation.token, label="Cancel"))
+    return DiscordReply(
+        embeds=embeds, ephemeral=reply.ephemeral, buttons=tuple(buttons), attachment=reply.attachment
+    )
+
+
+def _cut_label(label: str) -> str:
+    # Discord's button labels hold 80 characters.
+    text = _one_line(label)
+    return text if len(text) <= 80 else text[:79] + ELLIPSIS
+
+
 def _discord_error(error: discord.HTTPException) -> str:
     reason = error.text.splitlines()[0] if error.text else (error.response.reason or "error")
     return f"{reason} (Discord error {error.code}, HTTP {error.status})"
@@ -446,6 +600,8 @@ class DiscordPlatform:
         self._logged_in = False
         self._closed = False
         self._gateway: asyncio.Task[None] | None = None
+        self._commands: DiscordCommands | None = None
+        self._commands_synced = False
 
     def __repr__(self) -> str:
         return f"DiscordPlatform(logged_in={self._logged_in}, closed={self._closed})"
@@ -454,6 +610,31 @@ class DiscordPlatform:
     def client(self) -> discord.Client:
         """The discord.py client (for attaching an app command tree)."""
         return self._client
+
+    @property
+    def commands(self) -> DiscordCommands | None:
+        """The installed ``/diplowatch`` command (its tree and last sync error), if any."""
+        return self._commands
+
+    def install_commands(
+        self,
+        runner: CommandRunner,
+        admin_policy: AdminPolicy,
+        *,
+        guild_ids: Sequence[int] = (),
+        defer_after_s: float = DEFER_AFTER_S,
+    ) -> None:
+        """Answer ``/diplowatch …`` with ``runner``; the command is registered with Discord by ``start()``.
+
+        ``guild_ids`` registers it in those servers only (at once) instead of globally. Call before start().
+        """
+        if self._commands is not None:
+            raise ConfigError("the Discord slash commands are already installed")
+        if self._logged_in:
+            raise ConfigError("install the Discord slash commands before starting the Discord connection")
+        self._commands = DiscordCommands(
+            self._client, runner, admin_policy, guild_ids=guild_ids, defer_after_s=defer_after_s
+        )
 
     async def start(self) -> None:
         """Log in, connect the gateway in the background and wait until Discord reports ready.
@@ -485,6 +666,9 @@ class DiscordPlatform:
         user = self._client.user
         servers = len(self._client.guilds)
         log.info("Connected to Discord as %s (%d servers)", user.name if user else "?", servers)
+        if self._commands is not None and not self._commands_synced:
+            # A failed sync is logged by the commands; a later start() (a new process) tries again.
+            self._commands_synced = await self._commands.sync()
 
     async def _login(self) -> None:
         if not self._token.strip():
@@ -585,3 +769,410 @@ def _report_gateway_end(task: asyncio.Task[None]) -> None:
     error = task.exception()
     if error is not None:
         log.error("Discord gateway stopped: %r", error)
+
+
+# --- slash commands ---------------------------------------------------------------------------------------
+
+
+_Choices = list[app_commands.Choice[str]]
+_Completer = Callable[[discord.Interaction, str], Coroutine[Any, Any, _Choices]]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Option:
+    """One option of a slash command: the Python parameter discord.py fills and the argument it gives."""
+
+    parameter: str
+    arg: ArgSpec
+    attachment: bool = False
+
+
+def _short(text: str, limit: int = NAME_DESCRIPTION_LIMIT) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + ELLIPSIS
+
+
+def _option_annotation(arg: ArgSpec) -> Any:
+    """The type discord.py declares the option with (integer, number, boolean or string with its limits)."""
+    range_type = cast(Any, app_commands.Range)
+    if arg.option_type == "boolean":
+        return bool
+    if arg.option_type in ("integer", "number"):
+        number: type[int] | type[float] = int if arg.option_type == "integer" else float
+        low, high = arg.min_value, arg.max_value
+        if low is None and high is None:
+            return number
+        return range_type[
+            number, None if low is None else number(low), None if high is None else number(high)
+        ]
+    # A list or a pasted document is checked item by item by the runner; Discord caps one option at 6,000.
+    many = arg.variadic or arg.kind == "text"
+    return range_type[str, None, STRING_OPTION_LIMIT if many else min(arg.max_length, STRING_OPTION_LIMIT)]
+
+
+class DiscordCommands:
+    """The ``/diplowatch`` slash command built from the command specs, answering through a CommandRunner."""
+
+    def __init__(
+        self,
+        client: discord.Client,
+        runner: CommandRunner,
+        admin_policy: AdminPolicy,
+        *,
+        guild_ids: Sequence[int] = (),
+        defer_after_s: float = DEFER_AFTER_S,
+    ) -> None:
+        self._runner = runner
+        self._admin_policy = admin_policy
+        self._guild_ids = tuple(guild_ids)
+        self._defer_after_s = defer_after_s
+        self.sync_error: str | None = None
+        self.tree = _CommandTree(client, on_failure=self._answer_failure)
+        root = self._root_group()
+        if self._guild_ids:
+            self.tree.add_command(root, guilds=[discord.Object(id=g) for g in self._guild_ids])
+        else:
+            self.tree.add_command(root)
+        self._button_type = _button_type(self)
+        client.add_dynamic_items(self._button_type)
+
+    # -- building the command ----------------------------------------------------------------------------
+
+    def _root_group(self) -> app_commands.Group:
+        root = app_commands.Group(name=COMMAND_NAME, description=COMMAND_DESCRIPTION)
+        groups: dict[str, app_commands.Group] = {}
+        for spec in visible_commands():
+            command = self._command(spec)
+            if len(spec.path) == 1:
+                root.add_command(command)
+                continue
+            group = groups.get(spec.path[0])
+            if group is None:
+                description = GROUP_DESCRIPTIONS.get(spec.path[0], f"/{COMMAND_NAME} {spec.path[0]} …")
+                group = app_commands.Group(name=spec.path[0], description=description)
+                groups[spec.path[0]] = group
+                root.add_command(group)
+            group.add_command(command)
+        return root
+
+    def _command(self, spec: CommandSpec) -> app_commands.Command[Any, ..., None]:
+        """One subcommand whose options are the spec's arguments (typed, described, with choices or
+        autocomplete); discord.py reads them from the callback's signature."""
+        parameters = [inspect.Parameter(
+            "interaction", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=discord.Interaction
+        )]
+        options: list[_Option] = []
+        descriptions: dict[str, str] = {}
+        names: dict[str, str] = {}
+        choices: dict[str, list[app_commands.Choice[str]]] = {}
+        completers: dict[str, _Completer] = {}
+
+        def add(name: str, annotation: Any, *, required: bool, description: str) -> str:
+            # Parameters get neutral Python names, renamed to the option names Discord shows.
+            parameter = f"option_{len(parameters)}"
+            parameters.append(inspect.Parameter(
+                parameter, inspect.Parameter.KEYWORD_ONLY,
+                annotation=annotation if required else annotation | None,
+                default=inspect.Parameter.empty if required else None,
+            ))
+            descriptions[parameter] = _short(description)
+            names[parameter] = name
+            return parameter
+
+        for arg in spec.args:
+            if arg.hidden:
+                continue
+            # A pasted document may also come as a file, so neither of the two options is required.
+            required = arg.required and arg.kind != "text"
+            parameter = add(arg.name, _option_annotation(arg), required=required, description=arg.help)
+            options.append(_Option(parameter=parameter, arg=arg))
+            if arg.choices:
+                choices[parameter] = [
+                    app_commands.Choice(name=c, value=c) for c in arg.choices[:CHOICE_LIMIT]
+                ]
+            elif arg.autocomplete:
+                completers[parameter] = self._completer(arg.kind, many=arg.variadic)
+            if arg.kind == "text":
+                file_parameter = add(FILE_OPTION, discord.Attachment, required=False,
+                                     description=f"{arg.help}, as a file instead of pasted text")
+                options.append(_Option(parameter=file_parameter, arg=arg, attachment=True))
+        public_parameter = None
+        if spec.lookup:
+            public_parameter = add(PUBLIC_OPTION, bool, required=False,
+                                   description="show the answer to the whole channel (default: only you)")
+
+        async def callback(interaction: discord.Interaction, **values: Any) -> None:
+            public = public_parameter is not None and values.get(public_parameter) is True
+            await self._run_command(interaction, spec, options, values, public=public)
+
+        callback.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+        decorated: Any = callback
+        decorated = app_commands.describe(**descriptions)(decorated)
+        decorated = app_commands.rename(**names)(decorated)
+        if choices:
+            decorated = app_commands.choices(**choices)(decorated)
+        if completers:
+            decorated = app_commands.autocomplete(**completers)(decorated)
+        return app_commands.Command(name=spec.path[-1], description=_short(spec.summary), callback=decorated)
+
+    def _completer(self, kind: str, *, many: bool) -> _Completer:
+        async def complete(interaction: discord.Interaction, current: str) -> _Choices:
+            # A list option ("lavrov,u") completes its last item and keeps the ones before it.
+            head, _, typed = current.rpartition(",") if many else ("", "", current)
+            head = head.strip()
+            try:
+                found = await self._runner.complete_choices(kind, typed.strip())
+            except Exception:
+                log.exception("autocomplete for %s failed", kind)
+                return []
+            chosen = {item.strip() for item in head.split(",")}
+            choices: _Choices = []
+            for completion in found:
+                if completion.value in chosen:
+                    continue
+                value = f"{head},{completion.value}" if head else completion.value
+                if len(value) <= NAME_DESCRIPTION_LIMIT:
+                    choices.append(app_commands.Choice(name=_short(value if head else completion.label),
+                                                       value=value))
+            return choices[:CHOICE_LIMIT]
+
+        return complete
+
+    # -- running commands and buttons -----------------------------------------------------------------------
+
+    async def _run_command(
+        self,
+        interaction: discord.Interaction,
+        spec: CommandSpec,
+        options: Sequence[_Option],
+        values: Mapping[str, Any],
+        *,
+        public: bool,
+    ) -> None:
+        if spec.admin and interaction.guild_id is None:
+            # Admin rights are a server's (Manage Server, roles): there are none in direct messages.
+            await self._send(interaction, error_reply(
+                f"`{spec.name}` works only in a server channel, not in direct messages."
+            ))
+            return
+        try:
+            arguments = await self._arguments(options, values)
+        except _OptionProblem as problem:
+            await self._send(interaction, error_reply(str(problem)))
+            return
+        invocation = Invocation(path=spec.path, arguments=arguments, public=public)
+        work = self._runner.run(self.context(interaction), invocation)
+        await self._answer(interaction, work, public=public)
+
+    async def _arguments(
+        self, options: Sequence[_Option], values: Mapping[str, Any]
+    ) -> tuple[RawArgument, ...]:
+        arguments: list[RawArgument] = []
+        for option in options:
+            value = values.get(option.parameter)
+            if value is None:
+                continue
+            if option.attachment:
+                if any(a.name == option.arg.name for a in arguments):
+                    raise _OptionProblem(f"give {option.arg.name} as text or as a file, not both")
+                value = await _attachment_text(value, option.arg.name)
+            if isinstance(value, str | int | float | bool):
+                arguments.append(RawArgument(name=option.arg.name, value=value))
+        return tuple(arguments)
+
+    async def press(self, interaction: discord.Interaction, action: str, token: str) -> None:
+        """A reply's button was pressed: show the next page, apply a previewed import, or cancel it."""
+        if action == "cancel":
+            cancelled = DiscordEmbed(title="Import cancelled", description="Nothing was changed.",
+                                     colour=REPLY_COLOURS["result"])
+            try:
+                await interaction.response.edit_message(embeds=[cancelled.to_discord()], view=None)
+            except (discord.HTTPException, aiohttp.ClientError, OSError) as e:
+                log.warning("Discord: could not cancel the import preview: %s", e)
+            return
+        path = ("more",) if action == "more" else ("import", "confirm")
+        invocation = Invocation(path=path, arguments=(RawArgument(name="token", value=token),))
+        await self._answer(interaction, self._runner.run(self.context(interaction), invocation), public=False)
+
+    def context(self, interaction: discord.Interaction) -> CommandContext:
+        """Who runs the command where, and whether they are an admin (Manage Server or an admin role)."""
+        user = interaction.user
+        role_ids = tuple(str(role.id) for role in user.roles) if isinstance(user, discord.Member) else ()
+        permissions = interaction.permissions
+        in_server = interaction.guild_id is not None
+        platform_admin = in_server and (permissions.administrator or permissions.manage_guild)
+        user_id = str(user.id)
+        return CommandContext(
+            platform="discord",
+            channel_id=str(interaction.channel_id),
+            user_id=user_id,
+            user_name=user.name,
+            is_admin=in_server and self._admin_policy.is_admin(
+                platform="discord", user_id=user_id, role_ids=role_ids, platform_admin=platform_admin
+            ),
+        )
+
+    async def _answer(
+        self, interaction: discord.Interaction, work: Awaitable[Reply], *, public: bool
+    ) -> None:
+        """Send ``work``'s reply; one that takes long is deferred first, so Discord does not give up."""
+        task = asyncio.ensure_future(work)
+        try:
+            done, _ = await asyncio.wait({task}, timeout=self._defer_after_s)
+        except asyncio.CancelledError:
+            task.cancel()
+            raise
+        if not done:
+            try:
+                await interaction.response.defer(ephemeral=not public, thinking=True)
+            except (discord.HTTPException, aiohttp.ClientError, OSError) as e:
+                log.warning("Discord: could not defer the answer to %s: %s", _describe(interaction), e)
+        try:
+            reply = await task
+        except Exception:
+            log.exception("Discord: answering %s failed", _describe(interaction))
+            reply = error_reply(FAILURE_MESSAGE)
+        await self._send(interaction, reply)
+
+    async def _send(self, interaction: discord.Interaction, reply: Reply) -> None:
+        rendered = render_reply(reply)
+        embeds = [embed.to_discord() for embed in rendered.embeds]
+        view: Any = discord.utils.MISSING
+        if rendered.buttons:
+            view = discord.ui.View(timeout=None)
+            for button in rendered.buttons:
+                view.add_item(_button_item(self._button_type, button))
+        file: Any = discord.utils.MISSING
+        if rendered.attachment is not None:
+            attachment = rendered.attachment
+            file = discord.File(io.BytesIO(attachment.content), filename=attachment.filename)
+        mentions = discord.AllowedMentions.none()
+        private = rendered.ephemeral
+        try:
+            if interaction.response.is_done():
+                await interaction.followup.send(
+                    embeds=embeds, view=view, file=file, ephemeral=private, allowed_mentions=mentions
+                )
+            else:
+                await interaction.response.send_message(
+                    embeds=embeds, view=view, file=file, ephemeral=private, allowed_mentions=mentions
+                )
+        except (discord.HTTPException, aiohttp.ClientError, OSError) as e:
+            log.warning("Discord: could not answer %s: %s", _describe(interaction), e)
+
+    async def _answer_failure(
+        self, interaction: discord.Interaction, error: app_commands.AppCommandError
+    ) -> None:
+        if isinstance(error, app_commands.CommandNotFound | app_commands.CommandSignatureMismatch):
+            log.error("Discord: %s; the registered /%s is out of date and is synced at the next start",
+                      error, COMMAND_NAME)
+            reply = error_reply(f"This /{COMMAND_NAME} command is out of date; try again in a minute.")
+        else:
+            log.error("Discord: /%s failed for %s", COMMAND_NAME, _describe(interaction), exc_info=error)
+            reply = error_reply(FAILURE_MESSAGE)
+        if interaction.type is discord.InteractionType.autocomplete:
+            return
+        await self._send(interaction, reply)
+
+    # -- registering ---------------------------------------------------------------------------------------
+
+    async def sync(self) -> bool:
+        """Register the command with Discord (globally, or per guild when guild ids are given).
+
+        A failure is logged with what to do about it and kept in ``sync_error``; it never raises.
+        """
+        try:
+            async with asyncio.timeout(SYNC_TIMEOUT_S):
+                if self._guild_ids:
+                    for guild_id in self._guild_ids:
+                        await self.tree.sync(guild=discord.Object(id=guild_id))
+                else:
+                    await self.tree.sync()
+        except TimeoutError:
+            self.sync_error = f"Discord did not register /{COMMAND_NAME}: no answer in {SYNC_TIMEOUT_S:g} s"
+        except discord.HTTPException as e:
+            hint = (
+                "invite the bot with the applications.commands scope"
+                if e.status == 403 else "Discord refused the command definitions"
+            )
+            self.sync_error = f"Discord did not register /{COMMAND_NAME}: {_discord_error(e)}; {hint}"
+        except (app_commands.AppCommandError, aiohttp.ClientError, OSError) as e:
+            self.sync_error = f"Discord did not register /{COMMAND_NAME}: {e}"
+        else:
+            self.sync_error = None
+            return True
+        log.error("%s (alerts still go out; slash commands may be missing or stale)", self.sync_error)
+        return False
+
+
+class _OptionProblem(Exception):
+    """An option value that cannot be passed on (an unreadable attachment); its text is shown to the user."""
+
+
+async def _attachment_text(value: object, name: str) -> str:
+    if not isinstance(value, discord.Attachment):
+        raise _OptionProblem(f"{name}: expected a file")
+    if value.size > MAX_ATTACHMENT_BYTES:
+        raise _OptionProblem(f"{name}: the file is larger than {MAX_ATTACHMENT_BYTES // 1000} kB")
+    try:
+        content = await value.read()
+    except (discord.HTTPException, aiohttp.ClientError, OSError) as e:
+        raise _OptionProblem(f"{name}: could not download the attached file ({e})") from e
+    try:
+        return content.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise _OptionProblem(f"{name}: the attached file is not UTF-8 text") from e
+
+
+def _describe(interaction: discord.Interaction) -> str:
+    return f"interaction {interaction.id} of user {interaction.user.id if interaction.user else '?'}"
+
+
+class _CommandTree(app_commands.CommandTree[discord.Client]):
+    """A command tree that answers errors discord.py raises around a command instead of only logging them."""
+
+    def __init__(
+        self,
+        client: discord.Client,
+        *,
+        on_failure: Callable[[discord.Interaction, app_commands.AppCommandError], Awaitable[None]],
+    ) -> None:
+        super().__init__(client)
+        self._on_failure = on_failure
+
+    async def on_error(
+        self, interaction: discord.Interaction, error: app_commands.AppCommandError, /
+    ) -> None:
+        await self._on_failure(interaction, error)
+
+
+_ButtonBase = discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]]
+
+
+def _button_item(item_type: type[_ButtonBase], button: ReplyButton) -> _ButtonBase:
+    style = discord.ButtonStyle.success if button.action == "confirm" else discord.ButtonStyle.secondary
+    inner: discord.ui.Button[discord.ui.View] = discord.ui.Button(
+        label=button.label, style=style, custom_id=button.custom_id
+    )
+    return item_type(inner)
+
+
+def _button_type(commands: DiscordCommands) -> type[_ButtonBase]:
+    """The dynamic button class whose presses ``commands`` answers, also on messages sent before a restart."""
+
+    class CommandButton(_ButtonBase, template=BUTTON_ID):
+        @classmethod
+        async def from_custom_id(
+            cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
+        ) -> Self:
+            del interaction, match
+            if not isinstance(item, discord.ui.Button):
+                raise TypeError("diplowatch buttons are buttons")
+            return cls(item)
+
+        async def callback(self, interaction: discord.Interaction) -> None:
+            match = BUTTON_ID.fullmatch(self.custom_id)
+            if match is not None:
+                await commands.press(interaction, match["action"], match["token"])
+
+    return CommandButton

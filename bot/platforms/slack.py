@@ -3,13 +3,19 @@
 With bot/platforms/discord.py, the only module that imports a chat library. Feed text never pings or spoofs:
 every feed-derived string loses its invisible controls, is entity-escaped and has its mrkdwn formatting
 characters replaced by look-alikes, and every mrkdwn object is ``verbatim`` so Slack links nothing itself.
+
+``SlackPlatform.install_commands`` answers ``/diplowatch`` and its buttons through a ``CommandRunner``;
+requests arrive over HTTP (``serve_http``: bolt's aiohttp adapter, signatures checked) or Socket Mode
+(``serve_socket``).
 """
 
 from __future__ import annotations
 
+import errno
 import logging
 import math
 import re
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -18,14 +24,30 @@ from typing import Any, Final
 from urllib.parse import quote, urlsplit
 
 import aiohttp
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
+from bot.commands import (
+    AdminPolicy,
+    CommandContext,
+    CommandRunner,
+    Invocation,
+    RawArgument,
+    Reply,
+    find_command,
+    parse_line,
+)
+from bot.commands.replies import error_reply
 from bot.platforms.base import Highlight, Message, MessageSection, RenderedStory, SendReceipt
-from feeds.errors import ConfigError, DeliveryError
+from feeds.errors import ConfigError, DeliveryError, DiplowatchError
 
 DEFAULT_API_BASE_URL: Final = "https://slack.com/api/"
 
@@ -409,6 +431,163 @@ def render_message(message: Message) -> tuple[SlackPost, ...]:
 
 
 # ---------------------------------------------------------------------------------------------------------
+# Command replies: pure functions from a neutral Reply to response_url messages
+
+SLASH_COMMAND: Final = "/diplowatch"
+ACTION_MORE: Final = "diplowatch_more"
+ACTION_CONFIRM: Final = "diplowatch_confirm"
+ACTION_CANCEL: Final = "diplowatch_cancel"
+EVENTS_PATH: Final = "/slack/events"
+# Slack accepts five messages per response_url (within 30 minutes).
+RESPONSES_PER_URL: Final = 5
+CODE_CHUNK_LIMIT: Final = SECTION_TEXT_LIMIT - 10
+BUTTON_LABEL_LIMIT: Final = 75
+# Room left in a message for the "… more lines not shown" note and the buttons.
+_REPLY_ROOM_BLOCKS: Final = 3
+_REPLY_ROOM_TEXT: Final = 400
+_FENCE: Final = "```"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SlackReplyMessage:
+    """One message answering a command through its response_url."""
+
+    text: str
+    blocks: tuple[Block, ...]
+    in_channel: bool
+
+
+def _plain_section(text: str) -> Block:
+    return {"type": "section", "text": {"type": "plain_text", "text": text, "emoji": False}}
+
+
+def _button(text: str, action_id: str, value: str, style: str | None = None) -> Block:
+    button: Block = {
+        "type": "button",
+        "text": {"type": "plain_text", "text": _fit(text, inert_plain_text, BUTTON_LABEL_LIMIT),
+                 "emoji": False},
+        "action_id": action_id,
+        "value": value,
+    }
+    if style is not None:
+        button["style"] = style
+    return button
+
+
+def _reply_line_sections(reply: Reply) -> list[tuple[Block, int]]:
+    """The reply's blocks as sections, each with how many text lines it holds."""
+    sections: list[tuple[Block, int]] = []
+    for block in reply.blocks:
+        if block.heading:
+            heading = _fit(block.heading, inert_mrkdwn, SECTION_HEADING_LIMIT)
+            sections.append((_section_block(f"*{heading}*"), 0))
+        chunk: list[str] = []
+        size = 0
+        for raw in block.lines:
+            # Replies are shown as plain text: exactly what was typed or stored, nothing formatted or linked.
+            line = _fit(raw, inert_plain_text, SECTION_TEXT_LIMIT) or " "
+            if chunk and size + len(line) + 1 > SECTION_TEXT_LIMIT:
+                sections.append((_plain_section("\n".join(chunk)), len(chunk)))
+                chunk, size = [], 0
+            chunk.append(line)
+            size += len(line) + 1
+        if chunk:
+            sections.append((_plain_section("\n".join(chunk)), len(chunk)))
+    return sections
+
+
+def _code_sections(content: bytes) -> list[Block]:
+    """An attached file as mrkdwn code blocks, cut at line ends."""
+    text = content.decode("utf-8", errors="replace").replace("\r\n", "\n").strip("\n")
+    # A fence inside the file would end the code block early; a zero-width space keeps it apart.
+    text = text.replace(_FENCE, "``" + _ZERO_WIDTH_SPACE + "`")
+    sections: list[Block] = []
+    chunk: list[str] = []
+    size = 0
+    for raw in text.split("\n"):
+        line = _escape(raw.translate(_CLEAN_TABLE))
+        while len(line) > CODE_CHUNK_LIMIT:
+            sections.append(_section_block(f"{_FENCE}\n{line[:CODE_CHUNK_LIMIT]}\n{_FENCE}"))
+            line = line[CODE_CHUNK_LIMIT:]
+        if chunk and size + len(line) + 1 > CODE_CHUNK_LIMIT:
+            sections.append(_section_block(f"{_FENCE}\n" + "\n".join(chunk) + f"\n{_FENCE}"))
+            chunk, size = [], 0
+        chunk.append(line)
+        size += len(line) + 1
+    if chunk:
+        sections.append(_section_block(f"{_FENCE}\n" + "\n".join(chunk) + f"\n{_FENCE}"))
+    return sections
+
+
+def _reply_buttons(reply: Reply) -> list[Block]:
+    blocks: list[Block] = []
+    confirmation = reply.confirmation
+    if confirmation is not None:
+        prompt = _fit(confirmation.prompt, inert_plain_text, SECTION_TEXT_LIMIT)
+        blocks.append(_plain_section(prompt))
+        blocks.append(_context_block([f"Expires {slack_date(confirmation.expires_at)}"]))
+        blocks.append({"type": "actions", "elements": [
+            _button(confirmation.label, ACTION_CONFIRM, confirmation.token, style="primary"),
+            _button("Cancel", ACTION_CANCEL, confirmation.token),
+        ]})
+    if reply.next_page is not None:
+        blocks.append({"type": "actions", "elements": [
+            _button(reply.next_page.label, ACTION_MORE, reply.next_page.token),
+        ]})
+    return blocks
+
+
+def render_reply(reply: Reply) -> tuple[SlackReplyMessage, ...]:
+    """A command reply as response_url messages within Slack's limits (usually one).
+
+    Text lines are plain text; lines beyond the limits are counted in a last line. An attachment (the export)
+    follows as code blocks, over up to five messages, since a file shared from a slash command would not be
+    private to the admin who asked.
+    """
+    title = _fit(reply.title, inert_plain_text, HEADER_TEXT_LIMIT) or "diplowatch"
+    fallback = _fit(reply.title, inert_mrkdwn, FALLBACK_TEXT_LIMIT) or "diplowatch"
+    in_channel = not reply.ephemeral
+    buttons = _reply_buttons(reply)
+    block_budget = MESSAGE_BLOCK_LIMIT - _REPLY_ROOM_BLOCKS - len(buttons)
+    text_budget = MESSAGE_TEXT_BUDGET - _REPLY_ROOM_TEXT - _text_length(buttons)
+    blocks: list[Block] = [_header_block(title)]
+    sections = _reply_line_sections(reply)
+    for index, (section, _) in enumerate(sections):
+        if len(blocks) + 1 > block_budget or _text_length([*blocks, section]) > text_budget:
+            left = sum(lines for _, lines in sections[index:])
+            blocks.append(_plain_section(f"… {left} more line{'s' if left != 1 else ''} not shown."))
+            break
+        blocks.append(section)
+    messages = [blocks]
+    if reply.attachment is not None:
+        attachment = reply.attachment
+        messages[0].append(_context_block([f"{inert_mrkdwn(attachment.filename)} "
+                                           f"({len(attachment.content)} bytes):"]))
+        for code in _code_sections(attachment.content):
+            current = messages[-1]
+            if len(current) + 1 > block_budget or _text_length([*current, code]) > text_budget:
+                if len(messages) == RESPONSES_PER_URL:
+                    current.append(_plain_section(
+                        f"… {attachment.filename} is too long to show in full here; run `diplowatch export` "
+                        "on the bot's server for the whole file."
+                    ))
+                    break
+                messages.append([])
+                current = messages[-1]
+            current.append(code)
+    messages[-1].extend(buttons)
+    return tuple(
+        SlackReplyMessage(text=fallback, blocks=tuple(message), in_channel=in_channel) for message in messages
+    )
+
+
+def slack_unescape(text: str) -> str:
+    """A slash command's text as typed: Slack sends ``&``, ``<`` and ``>`` as entities."""
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+
+# ---------------------------------------------------------------------------------------------------------
 # The platform
 
 
@@ -473,8 +652,13 @@ class SlackPlatform:
         # Passing the client (and a name) keeps construction offline and cheap: bolt calls auth.test only
         # when it handles a request, and `start()` checks the token itself.
         self._app = AsyncApp(client=self._client, signing_secret=signing_secret, name="diplowatch")
+        self._signing_secret = signing_secret
         self._partial_sends: OrderedDict[str, tuple[str, ...]] = OrderedDict()
         self._bot_user_id: str | None = None
+        self._commands: SlackCommands | None = None
+        self._http: web.AppRunner | None = None
+        self._http_address: tuple[str, int] | None = None
+        self._socket: AsyncSocketModeHandler | None = None
 
     @property
     def app(self) -> AsyncApp:
@@ -490,6 +674,93 @@ class SlackPlatform:
     def bot_user_id(self) -> str | None:
         """The bot's Slack user id, known after ``start()``."""
         return self._bot_user_id
+
+    @property
+    def events_url(self) -> str | None:
+        """Where ``serve_http`` listens for Slack's requests (``http://host:port/slack/events``), if it is."""
+        if self._http_address is None:
+            return None
+        host, port = self._http_address
+        return f"http://{host}:{port}{EVENTS_PATH}"
+
+    def install_commands(
+        self,
+        runner: CommandRunner,
+        admin_policy: AdminPolicy,
+        *,
+        admin_cache_s: float = 300.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """Answer ``/diplowatch …`` and its buttons with ``runner``; requests come through ``serve_http`` or
+        ``serve_socket``. Workspace admins and owners (users.info) are admins, cached ``admin_cache_s``."""
+        if self._commands is not None:
+            raise ConfigError("the Slack slash command is already installed")
+        self._commands = SlackCommands(
+            self._app, self._client, runner, admin_policy, admin_cache_s=admin_cache_s, monotonic=monotonic,
+            logger=self._log,
+        )
+
+    async def serve_http(self, host: str, port: int) -> None:
+        """Listen for Slack's requests on ``http://host:port/slack/events`` (signatures checked by bolt, with
+        its 5-minute window) until ``close()``; returns once listening. Port 0 picks a free port."""
+        if not self._signing_secret.strip():
+            raise ConfigError(
+                "SLACK_SIGNING_SECRET is not set: Slack's HTTP mode needs it to check that requests come "
+                "from Slack (or set [slack] mode = \"socket\")"
+            )
+        if self._http is not None:
+            raise ConfigError(f"the Slack HTTP endpoint is already listening at {self.events_url}")
+        app = web.Application()
+        app.router.add_post(EVENTS_PATH, self._handle_http)
+        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await runner.setup()
+        site = web.TCPSite(runner, host, port)
+        try:
+            await site.start()
+        except OSError as e:
+            await runner.cleanup()
+            reason = "address already in use" if e.errno == errno.EADDRINUSE else (e.strerror or str(e))
+            raise ConfigError(
+                f"cannot listen on {host}:{port}: {reason}; set [slack] http_host/http_port to a free address"
+            ) from e
+        self._http = runner
+        bound = runner.addresses[0] if runner.addresses else (host, port)
+        self._http_address = (str(bound[0]), int(bound[1]))
+        self._log.info("Slack: listening for requests at %s", self.events_url)
+
+    async def _handle_http(self, request: web.Request) -> web.Response:
+        bolt_response = await self._app.async_dispatch(await to_bolt_request(request))
+        return await to_aiohttp_response(bolt_response)
+
+    async def serve_socket(self, app_token: str) -> None:
+        """Receive Slack's requests over Socket Mode with the app-level token (``xapp-…``, connections:write);
+        returns once connected, reconnects by itself until ``close()``."""
+        token = app_token.strip()
+        if not token.startswith("xapp-"):
+            raise ConfigError(
+                "SLACK_APP_TOKEN must be the app-level token (xapp-…) with the connections:write scope"
+            )
+        if self._socket is not None:
+            raise ConfigError("Slack Socket Mode is already connected")
+        self._open_session()
+        try:
+            # One call first, so a bad token is a clear error rather than the client's endless retries.
+            opened = await self._client.apps_connections_open(app_token=token)
+        except SlackApiError as e:
+            code = e.response.get("error") if isinstance(e.response.data, dict) else None
+            if code in _AUTH_ERRORS:
+                raise ConfigError(f"Slack rejected SLACK_APP_TOKEN: {code}") from e
+            raise self._delivery_error(e, channel_id=None) from e
+        except (SlackClientError, aiohttp.ClientError, OSError) as e:
+            raise self._delivery_error(e, channel_id=None) from e
+        url = opened.get("url")
+        if not isinstance(url, str) or not url:
+            raise DeliveryError("Slack Socket Mode: apps.connections.open returned no URL")
+        handler = AsyncSocketModeHandler(self._app, token, logger=self._log, web_client=self._client)
+        handler.client.wss_uri = url
+        await handler.connect_async()  # type: ignore[no-untyped-call]
+        self._socket = handler
+        self._log.info("Slack: connected over Socket Mode")
 
     def _open_session(self) -> None:
         if self._session is None or self._session.closed:
@@ -538,7 +809,14 @@ class SlackPlatform:
         return SendReceipt(message_ids=tuple(posted))
 
     async def close(self) -> None:
-        """Close the HTTP session."""
+        """Stop listening for requests (HTTP or Socket Mode) and close the HTTP session."""
+        socket_handler, self._socket = self._socket, None
+        if socket_handler is not None:
+            await socket_handler.close_async()  # type: ignore[no-untyped-call]
+        http, self._http = self._http, None
+        self._http_address = None
+        if http is not None:
+            await http.cleanup()
         session, self._session = self._session, None
         self._client.session = None
         if session is not None:
@@ -596,3 +874,158 @@ class SlackPlatform:
         if code == "missing_scope" and isinstance(needed, str):
             hint += f" (needs {needed})"
         return DeliveryError(f"{where}: {code} — {hint}", permanent=True)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The /diplowatch command and its buttons
+
+FAILURE_MESSAGE: Final = "Something went wrong answering that command; the error was logged."
+_ADMIN_CACHE_SIZE: Final = 1000
+_ADMIN_FLAGS: Final = ("is_admin", "is_owner", "is_primary_owner")
+
+
+class SlackCommands:
+    """``/diplowatch`` on a bolt app: acknowledged at once, then answered through the response_url."""
+
+    def __init__(
+        self,
+        app: AsyncApp,
+        client: AsyncWebClient,
+        runner: CommandRunner,
+        admin_policy: AdminPolicy,
+        *,
+        admin_cache_s: float,
+        monotonic: Callable[[], float],
+        logger: logging.Logger,
+    ) -> None:
+        self._client = client
+        self._runner = runner
+        self._admin_policy = admin_policy
+        self._admin_cache_s = admin_cache_s
+        self._monotonic = monotonic
+        self._log = logger
+        self._admins: OrderedDict[str, tuple[float, bool]] = OrderedDict()
+        app.command(SLASH_COMMAND)(self._on_command)
+        app.action(ACTION_MORE)(self._on_more)
+        app.action(ACTION_CONFIRM)(self._on_confirm)
+        app.action(ACTION_CANCEL)(self._on_cancel)
+
+    async def _on_command(self, ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond) -> None:
+        await ack()
+        try:
+            line = slack_unescape(str(command.get("text") or ""))
+            context = await self.context(
+                user_id=str(command.get("user_id") or ""),
+                channel_id=str(command.get("channel_id") or ""),
+                user_name=str(command.get("user_name") or ""),
+                check_admin=_may_need_admin(line),
+            )
+            reply = await self._runner.run_text(context, line)
+        except Exception:
+            self._log.exception("Slack: %s failed", SLASH_COMMAND)
+            reply = error_reply(FAILURE_MESSAGE)
+        await self._respond(respond, reply)
+
+    async def _on_more(self, ack: AsyncAck, body: dict[str, Any], action: dict[str, Any],
+                       respond: AsyncRespond) -> None:
+        await ack()
+        await self._run_button(body, action, respond, path=("more",), replace_original=False)
+
+    async def _on_confirm(self, ack: AsyncAck, body: dict[str, Any], action: dict[str, Any],
+                          respond: AsyncRespond) -> None:
+        await ack()
+        await self._run_button(body, action, respond, path=("import", "confirm"), replace_original=True)
+
+    async def _on_cancel(self, ack: AsyncAck, respond: AsyncRespond) -> None:
+        await ack()
+        cancelled = Reply(title="Import cancelled", blocks=(), kind="result")
+        await self._respond(respond, cancelled, replace_original=True)
+
+    async def _run_button(
+        self,
+        body: Mapping[str, Any],
+        action: Mapping[str, Any],
+        respond: AsyncRespond,
+        *,
+        path: tuple[str, ...],
+        replace_original: bool,
+    ) -> None:
+        try:
+            user = body.get("user") or {}
+            channel = body.get("channel") or {}
+            container = body.get("container") or {}
+            context = await self.context(
+                user_id=str(user.get("id") or ""),
+                channel_id=str(channel.get("id") or container.get("channel_id") or ""),
+                user_name=str(user.get("username") or user.get("name") or ""),
+                check_admin=True,
+            )
+            token = str(action.get("value") or "")
+            invocation = Invocation(path=path, arguments=(RawArgument(name="token", value=token),))
+            reply = await self._runner.run(context, invocation)
+        except Exception:
+            self._log.exception("Slack: the %s button failed", " ".join(path))
+            reply = error_reply(FAILURE_MESSAGE)
+        await self._respond(respond, reply, replace_original=replace_original)
+
+    async def context(
+        self, *, user_id: str, channel_id: str, user_name: str, check_admin: bool
+    ) -> CommandContext:
+        """Who runs a command where; whether they are an admin is only looked up when it may matter."""
+        is_admin = check_admin and await self.is_admin(user_id)
+        return CommandContext(
+            platform="slack", channel_id=channel_id, user_id=user_id, user_name=user_name, is_admin=is_admin
+        )
+
+    async def is_admin(self, user_id: str) -> bool:
+        """A configured admin, or a workspace admin or owner (users.info, remembered a few minutes)."""
+        if self._admin_policy.is_admin(platform="slack", user_id=user_id):
+            return True
+        now = self._monotonic()
+        cached = self._admins.get(user_id)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        try:
+            response = await self._client.users_info(user=user_id)
+        except (SlackClientError, aiohttp.ClientError, OSError) as e:
+            # Not remembered: the next command asks again.
+            self._log.warning("Slack: users.info for %s failed (%s); only configured admins count",
+                              user_id, e)
+            return False
+        user = response.get("user")
+        workspace_admin = isinstance(user, dict) and any(user.get(flag) is True for flag in _ADMIN_FLAGS)
+        admin = self._admin_policy.is_admin(platform="slack", user_id=user_id, platform_admin=workspace_admin)
+        self._admins[user_id] = (now + self._admin_cache_s, admin)
+        self._admins.move_to_end(user_id)
+        while len(self._admins) > _ADMIN_CACHE_SIZE:
+            self._admins.popitem(last=False)
+        return admin
+
+    async def _respond(self, respond: AsyncRespond, reply: Reply, *, replace_original: bool = False) -> None:
+        for index, message in enumerate(render_reply(reply)):
+            try:
+                response = await respond(
+                    text=message.text,
+                    blocks=list(message.blocks),
+                    response_type="in_channel" if message.in_channel else "ephemeral",
+                    replace_original=replace_original and index == 0,
+                    unfurl_links=False,
+                    unfurl_media=False,
+                )
+            except (SlackClientError, aiohttp.ClientError, OSError, ValueError) as e:
+                self._log.warning("Slack: could not answer through the response_url: %s", e)
+                return
+            if response.status_code >= 300:
+                self._log.warning("Slack: the response_url refused the answer: HTTP %s %s",
+                                  response.status_code, response.body)
+                return
+
+
+def _may_need_admin(line: str) -> bool:
+    """True unless the line is a look-up everyone may run (then users.info is not asked)."""
+    try:
+        invocation = parse_line(line)
+    except DiplowatchError:
+        return False
+    spec = find_command(invocation.path)
+    return spec is None or spec.admin or spec.hidden

@@ -6,6 +6,11 @@ every call and every accepted message, and can be told to fail: N x 429 with an 
 a held response (longer than the client's timeout), or a Slack error code for a channel. More methods can be
 added with ``route``.
 
+For slash commands it also serves users.info (users set with ``set_user``), response URLs
+(``response_url(name)``; what arrives is in ``responses``, ``wait_for_responses`` waits for it) and Socket
+Mode: apps.connections.open with an app-level token, and a WebSocket on which ``send_envelope`` pushes a
+request and ``socket_acks`` records the client's acknowledgements.
+
     async with FakeSlackApi() as slack:
         platform = SlackPlatform(token=slack.token, api_base_url=slack.base_url)
         slack.fail_with_rate_limit(times=1)
@@ -17,15 +22,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Final, Literal, Self
 
-from aiohttp import web
+from aiohttp import WSMsgType, web
 
 DEFAULT_TOKEN: Final = "xoxb-fake-diplowatch-token"
+DEFAULT_APP_TOKEN: Final = "xapp-fake-diplowatch-app-token"
 BOT_USER_ID: Final = "U0FAKEBOT"
 TEAM_ID: Final = "T0FAKETEAM"
 BLOCK_LIMIT: Final = 50
@@ -69,6 +76,38 @@ class SlackReply:
 
 
 MethodHandler = Callable[[SlackCall], Awaitable[SlackReply]]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ResponsePost:
+    """A message posted to one of the fake's response URLs (``name`` is the URL's last part)."""
+
+    name: str
+    body: JsonObject
+
+    @property
+    def ephemeral(self) -> bool:
+        """True unless the message was posted ``in_channel``."""
+        return self.body.get("response_type") != "in_channel"
+
+    @property
+    def texts(self) -> list[str]:
+        """Every text of every block (headers, sections, contexts, buttons), in order."""
+        texts: list[str] = []
+        for block in self.body.get("blocks") or []:
+            texts.append(_text_of(block.get("text")))
+            for element in block.get("elements") or []:
+                texts.append(_text_of(element) or _text_of(element.get("text")))
+        return [t for t in texts if t]
+
+    def buttons(self) -> list[tuple[str, str]]:
+        """``(action_id, value)`` of every button, in order."""
+        return [
+            (str(element["action_id"]), str(element.get("value", "")))
+            for block in self.body.get("blocks") or []
+            if block.get("type") == "actions"
+            for element in block.get("elements") or []
+        ]
 
 
 @dataclass(slots=True, kw_only=True)
@@ -127,8 +166,15 @@ def block_problem(blocks: Iterable[Any]) -> str | None:
 class FakeSlackApi:
     """A fake Slack Web API server (async context manager) on a random port of 127.0.0.1."""
 
-    def __init__(self, *, tokens: Iterable[str] = (DEFAULT_TOKEN,), host: str = "127.0.0.1") -> None:
+    def __init__(
+        self,
+        *,
+        tokens: Iterable[str] = (DEFAULT_TOKEN,),
+        app_tokens: Iterable[str] = (DEFAULT_APP_TOKEN,),
+        host: str = "127.0.0.1",
+    ) -> None:
         self._tokens = frozenset(tokens)
+        self._app_tokens = frozenset(app_tokens)
         self._host = host
         self._runner: web.AppRunner | None = None
         self._port: int | None = None
@@ -137,9 +183,16 @@ class FakeSlackApi:
         self._handlers: dict[str, MethodHandler] = {
             "auth.test": self._auth_test,
             "chat.postMessage": self._post_message,
+            "users.info": self._users_info,
         }
+        self._users: dict[str, JsonObject] = {}
+        self._arrived = asyncio.Condition()
+        self._sockets: set[web.WebSocketResponse] = set()
+        self._envelope_ids = itertools.count(1)
         self.calls: list[SlackCall] = []
         self.messages: list[PostedMessage] = []
+        self.responses: list[ResponsePost] = []
+        self.socket_acks: list[JsonObject] = []
 
     async def __aenter__(self) -> Self:
         await self.start()
@@ -157,6 +210,8 @@ class FakeSlackApi:
         """Listen on a random port."""
         app = web.Application()
         app.router.add_route("*", "/api/{method}", self._handle)
+        app.router.add_post("/response/{name}", self._response)
+        app.router.add_get("/socket", self._socket)
         runner = web.AppRunner(app, access_log=None, handler_cancellation=True, shutdown_timeout=1.0)
         await runner.setup()
         site = web.TCPSite(runner, self._host, 0)
@@ -165,8 +220,10 @@ class FakeSlackApi:
         self._port = int(runner.addresses[0][1])
 
     async def stop(self) -> None:
-        """Release held responses and stop listening."""
+        """Release held responses, close Socket Mode connections and stop listening."""
         self._release.set()
+        for ws in list(self._sockets):
+            await ws.close()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -190,6 +247,81 @@ class FakeSlackApi:
     def calls_to(self, method: str) -> list[SlackCall]:
         """The calls received for one method, in order."""
         return [call for call in self.calls if call.method == method]
+
+    # -- slash commands: users, response URLs, Socket Mode -------------------------------------------------
+
+    def set_user(self, user_id: str, *, is_admin: bool = False, is_owner: bool = False) -> None:
+        """A workspace member users.info describes (others are ``user_not_found``)."""
+        self._users[user_id] = {
+            "id": user_id, "team_id": TEAM_ID, "name": user_id.lower(), "deleted": False,
+            "is_admin": is_admin, "is_owner": is_owner, "is_primary_owner": False, "is_bot": False,
+        }
+
+    def response_url(self, name: str) -> str:
+        """A response URL whose posts are recorded under ``name``."""
+        if self._port is None:
+            raise RuntimeError("FakeSlackApi is not started")
+        return f"http://{self._host}:{self._port}/response/{name}"
+
+    async def wait_for_responses(self, count: int, *, timeout_s: float = 5.0) -> list[ResponsePost]:
+        """Wait until ``count`` response URL posts arrived (TimeoutError otherwise); all of them."""
+        async with asyncio.timeout(timeout_s), self._arrived:
+            await self._arrived.wait_for(lambda: len(self.responses) >= count)
+        return list(self.responses)
+
+    async def send_envelope(self, kind: str, payload: Mapping[str, Any]) -> str:
+        """Push a Socket Mode request (``slash_commands``, ``interactive``) to every connection; its id."""
+        if not self._sockets:
+            raise RuntimeError("no Socket Mode connection is open")
+        envelope_id = f"envelope-{next(self._envelope_ids)}"
+        envelope = {
+            "envelope_id": envelope_id, "type": kind, "payload": dict(payload),
+            "accepts_response_payload": kind == "slash_commands", "retry_attempt": 0, "retry_reason": "",
+        }
+        for ws in list(self._sockets):
+            await ws.send_str(json.dumps(envelope))
+        return envelope_id
+
+    async def wait_for_socket_acks(self, count: int, *, timeout_s: float = 5.0) -> list[JsonObject]:
+        """Wait until ``count`` envelopes were acknowledged (TimeoutError otherwise); the acknowledgements."""
+        async with asyncio.timeout(timeout_s), self._arrived:
+            await self._arrived.wait_for(lambda: len(self.socket_acks) >= count)
+        return list(self.socket_acks)
+
+    async def _response(self, request: web.Request) -> web.Response:
+        try:
+            body = await request.json()
+        except json.JSONDecodeError:
+            return web.Response(status=400, text="invalid_payload")
+        if not isinstance(body, dict):
+            return web.Response(status=400, text="invalid_payload")
+        problem = block_problem(body.get("blocks") or [])
+        if problem is not None:
+            return web.Response(status=400, text=problem)
+        async with self._arrived:
+            self.responses.append(ResponsePost(name=request.match_info["name"], body=body))
+            self._arrived.notify_all()
+        return web.Response(text="ok")
+
+    async def _socket(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        self._sockets.add(ws)
+        try:
+            await ws.send_str(json.dumps({"type": "hello", "num_connections": 1,
+                                          "connection_info": {"app_id": "A0FAKEAPP"}}))
+            async for frame in ws:
+                if frame.type is not WSMsgType.TEXT:
+                    continue
+                with contextlib.suppress(json.JSONDecodeError):
+                    ack = json.loads(frame.data)
+                    if isinstance(ack, dict) and "envelope_id" in ack:
+                        async with self._arrived:
+                            self.socket_acks.append(ack)
+                            self._arrived.notify_all()
+        finally:
+            self._sockets.discard(ws)
+        return ws
 
     # -- fault injection: faults apply in the order they were added, each to the calls it matches ----------
 
@@ -295,6 +427,10 @@ class FakeSlackApi:
     async def _answer(self, call: SlackCall) -> SlackReply:
         if call.token is None:
             return _error("not_authed")
+        if call.method == "apps.connections.open":
+            if call.token not in self._app_tokens:
+                return _error("invalid_auth")
+            return _ok(url=f"ws://{self._host}:{self._port}/socket")
         if call.token not in self._tokens:
             return _error("invalid_auth")
         handler = self._handlers.get(call.method)
@@ -311,6 +447,10 @@ class FakeSlackApi:
             user_id=BOT_USER_ID,
             bot_id="B0FAKEBOT",
         )
+
+    async def _users_info(self, call: SlackCall) -> SlackReply:
+        user = self._users.get(str(call.params.get("user") or ""))
+        return _error("user_not_found") if user is None else _ok(user=user)
 
     async def _post_message(self, call: SlackCall) -> SlackReply:
         channel = call.params.get("channel")
