@@ -250,9 +250,10 @@ async def run_forever(config: Config, out: TextIO) -> int:
         loop.add_signal_handler(sig, stop.set)
     async with await open_service(config) as service:
         await service.start_platforms()
+        await service.serve_slack()
         now = service.clock()
         await service.dispatcher.catch_up_digests(now=now, watchlist=service.poller.classifier.watchlist)
-        scheduler = build_scheduler(service, out=out)
+        scheduler = await build_scheduler(service, out=out)
         scheduler.start()
         print(
             f"diplowatch running: {len(config.feeds)} feeds, {len(config.channels)} channels; Ctrl-C to stop",

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from bot.config import ChannelConfig
-from bot.outbox import DeliveryOutbox, DeliveryReport
+from bot.outbox import DeliveryOutbox, DeliveryReport, subscription_to_channel
 from bot.poller import FeedPollResult, NewItem
 from bot.render import render_alert, render_digest, render_empty_digest_note
 from bot.routing import channel_wants, digest_period, in_quiet_hours, previous_digest_at, quiet_hours_end
@@ -51,24 +51,28 @@ class Dispatcher:
         self,
         *,
         db: Database,
-        channels: Sequence[ChannelConfig],
+        configured: Sequence[ChannelConfig],
         outbox: DeliveryOutbox,
         stories: StoryRepository,
         subscriptions: SubscriptionRepository,
     ) -> None:
         self._db = db
-        self.channels = tuple(channels)
+        self.configured = tuple(configured)
         self.outbox = outbox
         self._stories = stories
         self._subscriptions = subscriptions
 
+    async def channels(self) -> list[ChannelConfig]:
+        """Every subscribed channel: from the config and from chat (``subscribe``)."""
+        return [subscription_to_channel(s) for s in await self._subscriptions.all()]
+
     async def sync_channels(self, *, now: datetime, watchlist: Watchlist) -> list[str]:
         """Store configured channels; a newly added channel gets its ``backfill`` most recent stories."""
         async with self._db.transaction():
-            sync = await self.outbox.sync_channels(self.channels, now)
+            sync = await self.outbox.sync_channels(self.configured, now)
         lines = [f"channel added: {c}" for c in sync.added] + [f"channel removed: {c}" for c in sync.removed]
         added = set(sync.added)
-        for channel in self.channels:
+        for channel in self.configured:
             if (
                 f"{channel.platform}:{channel.id}" in added
                 and channel.backfill > 0
@@ -102,7 +106,7 @@ class Dispatcher:
             for new in result.new_items:
                 if not new.match.is_empty:
                     candidates.setdefault(new.story_id, new)
-        channels = alerting_channels(self.channels)
+        channels = alerting_channels(await self.channels())
         if not candidates or not channels:
             return 0
         queued = 0
@@ -168,7 +172,7 @@ class Dispatcher:
     async def catch_up_digests(self, *, now: datetime, watchlist: Watchlist) -> list[DigestResult]:
         """After a restart: send the digest whose firing was missed while down — once, never twice."""
         results = []
-        for channel in digest_channels(self.channels):
+        for channel in digest_channels(await self.channels()):
             fire = previous_digest_at(channel, now)
             if fire is None:
                 continue

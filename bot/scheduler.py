@@ -26,10 +26,11 @@ log = logging.getLogger(__name__)
 
 POLL_TICK_S = 15
 DELIVERY_TICK_S = 5
+REPLAN_TICK_S = 60
 JOB_DEFAULTS = {"max_instances": 1, "coalesce": True, "misfire_grace_time": 300}
 
 
-def build_scheduler(service: Service, *, out: TextIO) -> AsyncIOScheduler:
+async def build_scheduler(service: Service, *, out: TextIO) -> AsyncIOScheduler:
     """A scheduler for ``service``: the poll job wakes every few seconds and polls only due feeds."""
     scheduler = AsyncIOScheduler(job_defaults=JOB_DEFAULTS, timezone="UTC")
     clock = service.clock
@@ -69,13 +70,33 @@ def build_scheduler(service: Service, *, out: TextIO) -> AsyncIOScheduler:
     scheduler.add_job(poll_job, IntervalTrigger(seconds=POLL_TICK_S), id="poll", next_run_time=now)
     scheduler.add_job(delivery_job, IntervalTrigger(seconds=DELIVERY_TICK_S), id="deliver")
     scheduler.add_job(retention_job, IntervalTrigger(hours=6), id="retention", next_run_time=now)
-    for channel in digest_channels(service.dispatcher.channels):
-        scheduler.add_job(
-            DigestJob(service, channel),
-            cron_trigger(channel.digest_cron, channel.timezone),
-            id=f"digest:{channel.platform}:{channel.id}",
-        )
+    await plan_digest_jobs(scheduler, service)
+
+    async def replan_job() -> None:
+        # Channels subscribed or changed from chat get their digest schedule without a restart.
+        try:
+            await plan_digest_jobs(scheduler, service)
+        except DiplowatchError as e:
+            log.error("digest planning failed: %s", e)
+
+    scheduler.add_job(replan_job, IntervalTrigger(seconds=REPLAN_TICK_S), id="plan-digests")
     return scheduler
+
+
+async def plan_digest_jobs(scheduler: AsyncIOScheduler, service: Service) -> None:
+    """One digest job per subscribed digest channel, matching its current cron and timezone."""
+    wanted = {
+        f"digest:{c.platform}:{c.id}:{c.digest_cron}:{c.timezone}": c
+        for c in digest_channels(await service.dispatcher.channels())
+    }
+    for job in scheduler.get_jobs():
+        if job.id.startswith("digest:") and job.id not in wanted:
+            job.remove()
+    for job_id, channel in wanted.items():
+        if scheduler.get_job(job_id) is None:
+            scheduler.add_job(
+                DigestJob(service, channel), cron_trigger(channel.digest_cron, channel.timezone), id=job_id
+            )
 
 
 class DigestJob:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 from collections.abc import Callable, Mapping
@@ -9,6 +10,7 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import TextIO
 
+from bot.commands import AdminPolicy, CommandRunner, CommandSettings, fetcher_probe
 from bot.config import Config
 from bot.delivery import Dispatcher
 from bot.outbox import DeliveryOutbox
@@ -20,6 +22,7 @@ from bot.poller import FeedPollResult, Poller
 from bot.watchlist_sync import sync_config_watchlist
 from feeds.errors import ConfigError, DiplowatchError
 from feeds.fetch import Fetcher, FetchPolicy
+from feeds.models import FeedState
 from storage.db import Database, open_database
 from storage.outbox import OutboxRepository
 from storage.subscriptions import SubscriptionRepository
@@ -52,6 +55,19 @@ class Service:
         self.dispatcher = dispatcher
         self.platforms = dict(platforms)
         self.clock = clock
+        self.commands: CommandRunner | None = None
+
+    async def serve_slack(self) -> None:
+        """Start receiving Slack slash commands (HTTP events endpoint or Socket Mode, as configured)."""
+        slack = self.platforms.get("slack")
+        if not isinstance(slack, SlackPlatform):
+            return
+        if self.config.slack.mode == "http":
+            await slack.serve_http(self.config.slack.http_host, self.config.slack.http_port)
+        else:
+            if not self.config.secrets.slack_app_token:
+                raise ConfigError("SLACK_APP_TOKEN is not set, but slack.mode is 'socket'")
+            await slack.serve_socket(self.config.secrets.slack_app_token)
 
     async def start_platforms(self) -> None:
         """Connect every chat platform a channel uses; a rejected token is a clear error."""
@@ -102,11 +118,12 @@ def build_platforms(config: Config, *, console: TextIO | None = None) -> dict[st
     used = {c.platform for c in config.channels}
     platforms: dict[str, ChatPlatform] = {}
     secrets = config.secrets
-    if "discord" in used:
+    # A platform with a token is connected even without configured channels: its slash commands serve.
+    if "discord" in used or secrets.discord_token:
         if not secrets.discord_token:
             raise ConfigError("DISCORD_TOKEN is not set, but a channel in the config uses platform 'discord'")
         platforms["discord"] = DiscordPlatform(token=secrets.discord_token)
-    if "slack" in used:
+    if "slack" in used or secrets.slack_bot_token:
         if not secrets.slack_bot_token:
             raise ConfigError("SLACK_BOT_TOKEN is not set, but a channel in the config uses platform 'slack'")
         platforms["slack"] = SlackPlatform(
@@ -145,14 +162,51 @@ async def open_service(
         )
         dispatcher = Dispatcher(
             db=db,
-            channels=config.channels,
+            configured=config.channels,
             outbox=outbox,
             stories=poller.stories,
             subscriptions=subscriptions,
         )
         for line in await dispatcher.sync_channels(now=now, watchlist=poller.classifier.watchlist):
             log.info("%s", line)
+        commands = install_commands(
+            config, db=db, fetcher=fetcher, poller=poller, platforms=chat, clock=clock
+        )
     except BaseException:
         await db.close()
         raise
-    return Service(config, db, fetcher, poller, dispatcher, chat, clock)
+    service = Service(config, db, fetcher, poller, dispatcher, chat, clock)
+    service.commands = commands
+    return service
+
+
+def install_commands(
+    config: Config,
+    *,
+    db: Database,
+    fetcher: Fetcher,
+    poller: Poller,
+    platforms: Mapping[str, ChatPlatform],
+    clock: Callable[[], datetime],
+) -> CommandRunner:
+    """The platform-neutral command runner, bound to every chat platform that carries commands."""
+    background: set[asyncio.Task[object]] = set()
+
+    async def poll_new_feed(feed: FeedState) -> None:
+        # A feed added from chat is polled at once (its history is stored, not alerted).
+        task: asyncio.Task[object] = asyncio.create_task(poller.poll_feeds([feed]))
+        background.add(task)
+        task.add_done_callback(background.discard)
+
+    runner = CommandRunner(
+        db=db,
+        probe=fetcher_probe(fetcher, clock=clock),
+        clock=clock,
+        settings=CommandSettings.from_config(config),
+        on_feed_added=poll_new_feed,
+    )
+    policy = AdminPolicy.from_config(config)
+    for platform in platforms.values():
+        if isinstance(platform, DiscordPlatform | SlackPlatform):
+            platform.install_commands(runner, policy)
+    return runner
