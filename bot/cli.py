@@ -76,6 +76,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    # APScheduler logs every job run at INFO: too chatty next to our own progress lines.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
     try:
         if args.command == "check-config":
             return check_config(args.config, sys.stdout)
