@@ -214,7 +214,7 @@ def load_config_for_demo(
     """The demo's config: the sample feeds on the local server, private networks allowed explicitly."""
     data: dict[str, object] = {
         "storage": {"path": str((state / "diplowatch.db").resolve())},
-        "fetch": {"allow_private_networks": True, "timeout_s": 10},
+        "fetch": {"allow_private_networks": True, "timeout_s": 10, "workers": 1},
         "feeds": [
             {"url": server.url(f), "name": n, "interval": "10m"}
             for f, n in zip(filenames, names, strict=True)

@@ -44,6 +44,7 @@ class FetchConfig:
     max_body_bytes: int = 10 * 1024 * 1024
     allow_private_networks: bool = False
     default_interval_s: int = 600
+    workers: int = 0  # processes that parse and classify; 0 = one per CPU, 1 = a thread of this process
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -348,6 +349,7 @@ def parse_config(
         timeout_s=ft.number("timeout_s", 20.0, minimum=1.0, maximum=600.0),
         max_body_bytes=ft.integer("max_body_bytes", 10 * 1024 * 1024, minimum=1024),
         allow_private_networks=ft.boolean("allow_private_networks", False),
+        workers=ft.integer("workers", 0, minimum=0, maximum=64),
         default_interval_s=(
             600
             if default_interval is None

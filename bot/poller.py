@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import pickle
 import random
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Literal
 
 from feeds.classify import CompiledWatchlist, compile_watchlist, match_watchlist
@@ -64,9 +66,44 @@ class FeedPollResult:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class _Classified:
+class Classified:
+    """An item with its match and, when it names anything tracked, its story fingerprint (encoded)."""
+
     item: Item
     match: Match
+    fingerprint: bytes = b""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WatchlistSnapshot:
+    """A watchlist as sent to parse workers: pickled once per version, compiled once per worker."""
+
+    version: int
+    pickled: bytes
+    digest: bytes  # of the content: versions restart per database, contents do not collide
+
+    @classmethod
+    def of(cls, watchlist: Watchlist, version: int) -> WatchlistSnapshot:
+        """Snapshot ``watchlist`` at ``version``."""
+        pickled = pickle.dumps(watchlist, protocol=pickle.HIGHEST_PROTOCOL)
+        return cls(version=version, pickled=pickled, digest=hashlib.blake2b(pickled, digest_size=16).digest())
+
+
+# Per worker (process or thread pool): the automaton of the latest watchlist seen.
+_worker_compiled: tuple[bytes, CompiledWatchlist] | None = None
+
+
+def _compiled(snapshot: WatchlistSnapshot) -> CompiledWatchlist:
+    global _worker_compiled
+    cached = _worker_compiled
+    if cached is not None and cached[0] == snapshot.digest:
+        return cached[1]
+    watchlist = pickle.loads(snapshot.pickled)
+    if not isinstance(watchlist, Watchlist):
+        raise TypeError("watchlist snapshot does not hold a Watchlist")
+    compiled = compile_watchlist(watchlist)
+    _worker_compiled = (snapshot.digest, compiled)
+    return compiled
 
 
 def parse_and_classify(
@@ -76,13 +113,22 @@ def parse_and_classify(
     source: str,
     fetched_at: datetime,
     content_type: str | None,
-    compiled: CompiledWatchlist,
-) -> list[_Classified]:
-    """CPU-bound half of a poll, run in a worker: bytes → items with their matches."""
+    watchlist: WatchlistSnapshot,
+) -> list[Classified]:
+    """The CPU-bound half of a poll, run in a worker: bytes → items, matches and story fingerprints.
+
+    Items naming nothing tracked get no fingerprint: no channel hears of them, so grouping them is waste.
+    """
+    compiled = _compiled(watchlist)
     parsed = parse_feed(
         body, feed_url=feed_url, source=source, fetched_at=fetched_at, content_type=content_type
     )
-    return [_Classified(item=item, match=match_watchlist(item, compiled)) for item in parsed.items]
+    classified = []
+    for item in parsed.items:
+        match = match_watchlist(item, compiled)
+        fingerprint = b"" if match.is_empty else encode_fingerprint(fingerprint_item(item, match))
+        classified.append(Classified(item=item, match=match, fingerprint=fingerprint))
+    return classified
 
 
 class ClassifierState:
@@ -92,6 +138,7 @@ class ClassifierState:
         self._version = -1
         self.watchlist = Watchlist()
         self.compiled = compile_watchlist(self.watchlist)
+        self.snapshot = WatchlistSnapshot.of(self.watchlist, self._version)
 
     async def refresh(self, repo: WatchlistRepository) -> bool:
         """Rebuild the automaton if the stored watchlist changed; True when it did."""
@@ -100,6 +147,7 @@ class ClassifierState:
             return False
         self.watchlist = await repo.load()
         self.compiled = compile_watchlist(self.watchlist)
+        self.snapshot = WatchlistSnapshot.of(self.watchlist, version)
         self._version = version
         log.info(
             "watchlist version %d: %d actors, %d topics",
@@ -142,7 +190,8 @@ class Poller:
         """Fill the in-memory story index from the items stored in the window."""
         self._index = StoryIndex(window=STORY_WINDOW)
         for candidate in await self.stories.candidates(now - STORY_WINDOW):
-            self._index.add(candidate.story_key, decode_fingerprint(candidate.fingerprint))
+            if candidate.fingerprint:  # items naming nothing tracked are not grouped
+                self._index.add(candidate.story_key, decode_fingerprint(candidate.fingerprint))
         self._index_loaded = True
 
     async def poll_due(self, *, limit: int = 10_000) -> list[FeedPollResult]:
@@ -190,13 +239,15 @@ class Poller:
         try:
             classified = await loop.run_in_executor(
                 self._executor,
-                lambda: parse_and_classify(
+                # A partial of a module-level function pickles, so a process pool can run it.
+                partial(
+                    parse_and_classify,
                     result.body,
                     feed_url=result.final_url,
                     source=feed.name,
                     fetched_at=now,
                     content_type=result.content_type,
-                    compiled=self.classifier.compiled,
+                    watchlist=self.classifier.snapshot,
                 ),
             )
         except ParseError as e:
@@ -214,7 +265,7 @@ class Poller:
     async def _store(
         self,
         feed: FeedState,
-        classified: Sequence[_Classified],
+        classified: Sequence[Classified],
         *,
         result: FetchResult,
         body_hash: str,
@@ -228,8 +279,8 @@ class Poller:
                 stored = await self.items.add_items(feed.id, [c.item for c in classified], fetched_at=now)
                 for s in stored:
                     c = by_identity[s.item.identity]
-                    fp = fingerprint_item(s.item, c.match)
-                    key = self._index.find(fp)
+                    fp = decode_fingerprint(c.fingerprint) if c.fingerprint else None
+                    key = self._index.find(fp) if fp is not None else None
                     is_new = key is None
                     if key is None:
                         key = new_story_key(s.item)
@@ -238,9 +289,10 @@ class Poller:
                         )
                     else:
                         story_id = await self.stories.id_for_key(key)
-                    await self.stories.attach(story_id, s.id, encode_fingerprint(fp))
-                    await self.matches.save(s.id, c.match)
-                    self._index.add(key, fp)
+                    await self.stories.attach(story_id, s.id, c.fingerprint)
+                    if fp is not None:
+                        await self.matches.save(s.id, c.match)
+                        self._index.add(key, fp)
                     new_items.append(NewItem(stored=s, match=c.match, story_id=story_id, new_story=is_new))
                 await self.feeds.record_success(
                     feed.id,

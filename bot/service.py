@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import multiprocessing
+import os
 import random
 from collections.abc import Callable, Mapping
+from concurrent.futures import Executor, ProcessPoolExecutor
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import TextIO
@@ -47,6 +50,7 @@ class Service:
         dispatcher: Dispatcher,
         platforms: Mapping[str, ChatPlatform],
         clock: Callable[[], datetime] = utc_now,
+        executor: Executor | None = None,
     ) -> None:
         self.config = config
         self.db = db
@@ -56,6 +60,7 @@ class Service:
         self.platforms = dict(platforms)
         self.clock = clock
         self.commands: CommandRunner | None = None
+        self._executor = executor
 
     async def serve_slack(self) -> None:
         """Start receiving Slack slash commands (HTTP events endpoint or Socket Mode, as configured)."""
@@ -99,6 +104,8 @@ class Service:
                 log.warning("closing %s: %s", platform.name, e)
         await self.fetcher.close()
         await self.db.close()
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
 
 
 def fetch_policy(config: Config) -> FetchPolicy:
@@ -111,6 +118,15 @@ def fetch_policy(config: Config) -> FetchPolicy:
         concurrency=f.concurrency,
         per_host=f.per_host,
     )
+
+
+def parse_executor(workers: int) -> Executor | None:
+    """A process pool for parsing and classifying (both cores), or None to use a thread of this process."""
+    count = workers or os.cpu_count() or 1
+    if count <= 1:
+        return None
+    # spawn: workers start clean, not as forks of a process with an event loop and open sockets.
+    return ProcessPoolExecutor(max_workers=count, mp_context=multiprocessing.get_context("spawn"))
 
 
 def build_platforms(config: Config, *, console: TextIO | None = None) -> dict[str, ChatPlatform]:
@@ -148,7 +164,8 @@ async def open_service(
     db = await open_database(config.storage.path)
     try:
         fetcher = Fetcher(fetch_policy(config))
-        poller = Poller(db=db, fetcher=fetcher, clock=clock, rng=rng)
+        executor = parse_executor(config.fetch.workers)
+        poller = Poller(db=db, fetcher=fetcher, executor=executor, clock=clock, rng=rng)
         now = clock()
         async with db.transaction():
             await poller.feeds.sync_configured(config.feeds, now)
@@ -175,7 +192,7 @@ async def open_service(
     except BaseException:
         await db.close()
         raise
-    service = Service(config, db, fetcher, poller, dispatcher, chat, clock)
+    service = Service(config, db, fetcher, poller, dispatcher, chat, clock, executor)
     service.commands = commands
     return service
 

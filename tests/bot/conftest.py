@@ -80,7 +80,7 @@ def make_config(
     """A config with these feeds (name → url), the test watchlist and the given channels."""
     data: dict[str, object] = {
         "storage": {"path": str(tmp_path / "dw.db")},
-        "fetch": {"allow_private_networks": True, "timeout_s": 5},
+        "fetch": {"allow_private_networks": True, "timeout_s": 5, "workers": 1},
         "watchlist": WATCHLIST,
         "feeds": [{"url": url, "name": name, "interval": "10m"} for name, url in feed_urls.items()],
         "channels": channels or [],

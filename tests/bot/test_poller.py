@@ -173,3 +173,15 @@ async def test_failures_are_recorded_not_raised(
         [result] = await service.poller.poll_due()
         assert result.status == "failed"
         assert ("HTTP 404" if bad == "/missing" else "timed out") in (result.error or "")
+
+
+async def test_process_pool_gives_the_same_results(
+    tmp_path: Path, feed_server: FeedServer, clock: Clock
+) -> None:
+    feed_server.serve("/a.xml", rss_document("A", [entry(1, "Putin meets Witkoff"), entry(2, "Weather")]))
+    base = make_config(tmp_path, {"A": feed_server.url("/a.xml")})
+    config = replace(base, fetch=replace(base.fetch, workers=2))
+    async with await open_service(config, clock=clock) as service:
+        [result] = await service.poller.poll_due()
+        matched = {n.stored.item.title: n.match.actors for n in result.new_items}
+        assert matched == {"Putin meets Witkoff": ("putin", "witkoff"), "Weather": ()}
