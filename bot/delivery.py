@@ -104,7 +104,7 @@ class Dispatcher:
                 # A feed's first poll is its history: it must not flood the channels.
                 continue
             for new in result.new_items:
-                if not new.match.is_empty:
+                if new.story_id is not None and not new.match.is_empty:
                     candidates.setdefault(new.story_id, new)
         channels = alerting_channels(await self.channels())
         if not candidates or not channels:

@@ -39,7 +39,7 @@ class NewItem:
 
     stored: StoredItem
     match: Match
-    story_id: int
+    story_id: int | None  # None for items naming nothing tracked
     new_story: bool
 
 
@@ -190,7 +190,7 @@ class Poller:
         """Fill the in-memory story index from the items stored in the window."""
         self._index = StoryIndex(window=STORY_WINDOW)
         for candidate in await self.stories.candidates(now - STORY_WINDOW):
-            if candidate.fingerprint:  # items naming nothing tracked are not grouped
+            if candidate.fingerprint:
                 self._index.add(candidate.story_key, decode_fingerprint(candidate.fingerprint))
         self._index_loaded = True
 
@@ -279,8 +279,12 @@ class Poller:
                 stored = await self.items.add_items(feed.id, [c.item for c in classified], fetched_at=now)
                 for s in stored:
                     c = by_identity[s.item.identity]
-                    fp = decode_fingerprint(c.fingerprint) if c.fingerprint else None
-                    key = self._index.find(fp) if fp is not None else None
+                    if not c.fingerprint:
+                        # Names nothing tracked: stored and searchable, but no story to alert or digest.
+                        new_items.append(NewItem(stored=s, match=c.match, story_id=None, new_story=False))
+                        continue
+                    fp = decode_fingerprint(c.fingerprint)
+                    key = self._index.find(fp)
                     is_new = key is None
                     if key is None:
                         key = new_story_key(s.item)
@@ -290,9 +294,8 @@ class Poller:
                     else:
                         story_id = await self.stories.id_for_key(key)
                     await self.stories.attach(story_id, s.id, c.fingerprint)
-                    if fp is not None:
-                        await self.matches.save(s.id, c.match)
-                        self._index.add(key, fp)
+                    await self.matches.save(s.id, c.match)
+                    self._index.add(key, fp)
                     new_items.append(NewItem(stored=s, match=c.match, story_id=story_id, new_story=is_new))
                 await self.feeds.record_success(
                     feed.id,
