@@ -98,8 +98,13 @@ class DeliveryOutbox:
     ) -> bool:
         """Store an alert for a channel, sent from ``not_before`` on (quiet hours); False if queued."""
         return await self._outbox.queue(
-            platform=channel.platform, channel_id=channel.id, kind="alert", payload=message_to_json(message),
-            now=now, story_id=story_id, not_before=not_before,
+            platform=channel.platform,
+            channel_id=channel.id,
+            kind="alert",
+            payload=message_to_json(message),
+            now=now,
+            story_id=story_id,
+            not_before=not_before,
         )
 
     async def queue_digest(
@@ -112,8 +117,12 @@ class DeliveryOutbox:
         """
         kind: EntryKind = "note" if message.kind == "note" else "digest"
         queued = await self._outbox.queue(
-            platform=channel.platform, channel_id=channel.id, kind=kind, payload=message_to_json(message),
-            now=now, period_end=period_end,
+            platform=channel.platform,
+            channel_id=channel.id,
+            kind=kind,
+            payload=message_to_json(message),
+            now=now,
+            period_end=period_end,
         )
         await self._subscriptions.set_last_digest_end(channel.platform, channel.id, period_end)
         return queued
@@ -154,7 +163,10 @@ class DeliveryOutbox:
                 else:
                     retrying += 1
                     return DeliveryReport(
-                        sent=sent, retrying=retrying, failed=failed, held=len(entries) - index - 1,
+                        sent=sent,
+                        retrying=retrying,
+                        failed=failed,
+                        held=len(entries) - index - 1,
                         errors=tuple(errors),
                     )
         return DeliveryReport(sent=sent, retrying=retrying, failed=failed, errors=tuple(errors))
@@ -217,10 +229,14 @@ def channel_settings(channel: ChannelConfig) -> ChannelSettings:
 
 def subscription_to_channel(subscription: Subscription) -> ChannelConfig:
     """A stored subscription (from the config or from chat) as the channel routing and delivery take."""
-    settings = subscription.settings
+    return settings_to_channel(subscription.settings)
+
+
+def settings_to_channel(settings: ChannelSettings) -> ChannelConfig:
+    """Stored channel settings as the channel routing and delivery take."""
     platform = settings.platform
     if platform not in ("discord", "slack", "console"):
-        raise StorageError(f"subscription {subscription.id} names an unknown platform {platform!r}")
+        raise StorageError(f"channel {settings.channel_id!r} names an unknown platform {platform!r}")
     quiet = settings.quiet_hours
     return ChannelConfig(
         platform="discord" if platform == "discord" else "slack" if platform == "slack" else "console",

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 from bot.commands.call import CommandCall, CommandSettings, FeedAddedHook, Repositories
 from bot.commands.formatting import format_interval, format_time, shorten
 from bot.commands.invocation import Invocation, RawArgument
-from bot.commands.lookup_handlers import channel_config, describe_settings
+from bot.commands.lookup_handlers import describe_settings
 from bot.commands.probe import FeedProbe, ProbeResult
 from bot.commands.replies import Attachment, Confirmation, Reply, ReplyBlock
 from bot.commands.resolve import (
@@ -37,6 +37,7 @@ from bot.commands.resolve import (
 from bot.commands.specs import MAX_ALIASES, MAX_NAME_CHARS, MAX_PHRASES
 from bot.commands.tokens import ExpiringTokens
 from bot.config import check_cron, parse_quiet_hours
+from bot.outbox import settings_to_channel
 from bot.routing import next_digest_at
 from bot.watchlist_sync import WatchlistDiff, diff_watchlists
 from feeds.errors import CommandError, ConfigError, FeedError
@@ -343,7 +344,7 @@ class EditHandlers:
                               f"({', '.join(given) or 'defaults'}): {'; '.join(describe_settings(settings))}")
         lines = list(describe_settings(settings))
         if settings.mode != "alert":
-            upcoming = next_digest_at(channel_config(settings), call.now)
+            upcoming = next_digest_at(settings_to_channel(settings), call.now)
             lines.append(f"Next digest: {format_time(upcoming, settings.timezone)}")
         title = "Subscription updated" if mine is not None else "This channel is now subscribed"
         return _done(title, *lines)

@@ -16,7 +16,7 @@ from bot.commands.formatting import (
 )
 from bot.commands.replies import Reply, ReplyBlock
 from bot.commands.resolve import resolve_actor, resolve_topic
-from bot.config import ChannelConfig, QuietHours
+from bot.outbox import settings_to_channel
 from bot.render import render_digest
 from bot.routing import channel_wants, digest_period, next_digest_at
 from feeds.errors import CommandError
@@ -34,25 +34,6 @@ DIGEST_PREVIEW_STORIES = 25
 DIGEST_SCAN_STORIES = 1000
 FEEDS_PAGE = 15
 WATCHLIST_PAGE = 20
-
-
-def channel_config(settings: ChannelSettings) -> ChannelConfig:
-    """A stored subscription as the routing functions take it."""
-    quiet = settings.quiet_hours
-    platform = settings.platform
-    return ChannelConfig(
-        platform="discord" if platform == "discord" else "slack" if platform == "slack" else "console",
-        id=settings.channel_id,
-        actors=settings.actors,
-        topics=settings.topics,
-        mode=settings.mode,
-        min_score=settings.min_score,
-        digest_cron=settings.digest_cron,
-        timezone=settings.timezone,
-        quiet_hours=None if quiet is None else QuietHours(start=quiet[0], end=quiet[1]),
-        backfill=settings.backfill,
-        empty_digest=settings.empty_digest,
-    )
 
 
 class LookupHandlers:
@@ -78,19 +59,33 @@ class LookupHandlers:
         offset = args.optional_int("offset") or 0
         size = self._settings.page_size
         groups = await self._grouped_hits(
-            query, wanted=offset + size + 1, since=since, source=args.optional_text("source"),
-            actor=actor_id, topic=topic_id,
+            query,
+            wanted=offset + size + 1,
+            since=since,
+            source=args.optional_text("source"),
+            actor=actor_id,
+            topic=topic_id,
         )
         page = groups[offset : offset + size]
-        filters = [f"{name}:{value}" for name, value in (("actor", actor_id), ("topic", topic_id),
-                   ("source", args.optional_text("source"))) if value]
+        filters = [
+            f"{name}:{value}"
+            for name, value in (
+                ("actor", actor_id),
+                ("topic", topic_id),
+                ("source", args.optional_text("source")),
+            )
+            if value
+        ]
         if since is not None:
             filters.append(f"since {format_time(since)}")
         described = f"“{shorten(query, 80)}”" + (f" ({', '.join(filters)})" if filters else "")
         if not page:
             nothing = "No stored item matches" if offset == 0 else "No more results for"
-            return Reply(title=f"Search {described}", ephemeral=not call.public,
-                         blocks=(ReplyBlock(lines=(f"{nothing} {described}.",)),))
+            return Reply(
+                title=f"Search {described}",
+                ephemeral=not call.public,
+                blocks=(ReplyBlock(lines=(f"{nothing} {described}.",)),),
+            )
         lines = []
         for hits in page:
             story_id = hits[0].item.story_id
@@ -105,7 +100,13 @@ class LookupHandlers:
         )
 
     async def _grouped_hits(
-        self, query: str, *, wanted: int, since: datetime | None, source: str | None, actor: str | None,
+        self,
+        query: str,
+        *,
+        wanted: int,
+        since: datetime | None,
+        source: str | None,
+        actor: str | None,
         topic: str | None,
     ) -> list[list[SearchHit]]:
         # Hits come ranked per item; a story is placed where its best item ranks, and the scan goes on until
@@ -114,8 +115,13 @@ class LookupHandlers:
         scanned = 0
         while len(groups) < wanted and scanned < SEARCH_MAX_HITS:
             batch = await self._repos.items.search(
-                query, limit=SEARCH_BATCH, offset=scanned,
-                since=since, source=source, actor=actor, topic=topic,
+                query,
+                limit=SEARCH_BATCH,
+                offset=scanned,
+                since=since,
+                source=source,
+                actor=actor,
+                topic=topic,
             )
             for hit in batch:
                 story_id = hit.item.story_id
@@ -142,8 +148,9 @@ class LookupHandlers:
         topic = resolve_topic(watchlist, call.args.text("name"))
         return await self._activity(call, "topic", topic, _topic_rules(topic))
 
-    async def _activity(self, call: CommandCall, kind: TargetKind, target: Actor | Topic,
-                        about: Sequence[str]) -> Reply:
+    async def _activity(
+        self, call: CommandCall, kind: TargetKind, target: Actor | Topic, about: Sequence[str]
+    ) -> Reply:
         counts = await self._repos.lookups.mentions_per_day(kind, target.id, now=call.now, days=ACTIVITY_DAYS)
         total = sum(counts)
         noun = "mention" if total == 1 else "mentions"
@@ -172,33 +179,46 @@ class LookupHandlers:
         subscription = await self._repos.subscriptions.get(context.platform, context.channel_id)
         if subscription is None:
             raise CommandError("this channel is not subscribed; an admin can run `/diplowatch subscribe`")
-        channel = channel_config(subscription.settings)
+        channel = settings_to_channel(subscription.settings)
         if channel.mode == "alert":
-            note = ("This channel gets alerts only (mode alert), so it has no digest. "
-                    "An admin can change that with `/diplowatch subscribe mode:both`.")
-            return Reply(title="Digest preview", blocks=(ReplyBlock(lines=(note,)),),
-                         ephemeral=not call.public)
+            note = (
+                "This channel gets alerts only (mode alert), so it has no digest. "
+                "An admin can change that with `/diplowatch subscribe mode:both`."
+            )
+            return Reply(
+                title="Digest preview", blocks=(ReplyBlock(lines=(note,)),), ephemeral=not call.public
+            )
         period = digest_period(channel, call.now, last_end=subscription.last_digest_end)
         stories = [
-            s for s in await self._repos.stories.recent(period.start, limit=DIGEST_SCAN_STORIES)
+            s
+            for s in await self._repos.stories.recent(period.start, limit=DIGEST_SCAN_STORIES)
             if s.first_seen < period.end and channel_wants(channel, s.actors, s.topics, s.score)
         ]
         watchlist = await self._repos.watchlists.load()
         message = render_digest(
-            stories, period_start=period.start, period_end=period.end, timezone=channel.timezone,
-            watchlist=watchlist, channel_actors=channel.actors, channel_topics=channel.topics,
+            stories,
+            period_start=period.start,
+            period_end=period.end,
+            timezone=channel.timezone,
+            watchlist=watchlist,
+            channel_actors=channel.actors,
+            channel_topics=channel.topics,
             max_stories=DIGEST_PREVIEW_STORIES,
         )
         upcoming = f"Next digest: {format_time(next_digest_at(channel, call.now), channel.timezone)}"
         if message is None:
             since = format_time(period.start, channel.timezone)
             nothing = f"Nothing for the next digest yet (since {since})."
-            return Reply(title="Digest preview", blocks=(ReplyBlock(lines=(nothing, upcoming)),),
-                         ephemeral=not call.public)
+            return Reply(
+                title="Digest preview",
+                blocks=(ReplyBlock(lines=(nothing, upcoming)),),
+                ephemeral=not call.public,
+            )
         blocks = [ReplyBlock(lines=(upcoming,))]
         for section in message.sections:
             lines = tuple(
-                f"• {shorten(s.title)}" + (f" — {s.source}" if s.source else "")
+                f"• {shorten(s.title)}"
+                + (f" — {s.source}" if s.source else "")
                 + (f" · {s.url}" if s.url else "")
                 for s in section.stories
             )
@@ -220,8 +240,12 @@ class LookupHandlers:
         failing = sum(1 for h in health if h.feed.consecutive_failures > 0)
         title = f"Feeds: {len(health)} ({paused} paused, {failing} failing)"
         more = len(health) > offset + FEEDS_PAGE
-        return Reply(title=title, blocks=(ReplyBlock(lines=lines),), ephemeral=not call.public,
-                     next_page=call.page(offset + FEEDS_PAGE) if more else None)
+        return Reply(
+            title=title,
+            blocks=(ReplyBlock(lines=lines),),
+            ephemeral=not call.public,
+            next_page=call.page(offset + FEEDS_PAGE) if more else None,
+        )
 
     async def watchlist(self, call: CommandCall) -> Reply:
         """Tracked actors with aliases and topics with phrases, a page at a time."""
@@ -237,12 +261,22 @@ class LookupHandlers:
             else:
                 blocks.append(ReplyBlock(heading=heading, lines=(line,)))
         if not entries:
-            blocks = [ReplyBlock(lines=("The watchlist is empty. An admin can add to it with "
-                                        "`/diplowatch watch add-actor` or `watch add-topic`.",))]
+            blocks = [
+                ReplyBlock(
+                    lines=(
+                        "The watchlist is empty. An admin can add to it with "
+                        "`/diplowatch watch add-actor` or `watch add-topic`.",
+                    )
+                )
+            ]
         more = len(entries) > offset + WATCHLIST_PAGE
         title = f"Watchlist: {len(watchlist.actors)} actors, {len(watchlist.topics)} topics"
-        return Reply(title=title, blocks=tuple(blocks), ephemeral=not call.public,
-                     next_page=call.page(offset + WATCHLIST_PAGE) if more else None)
+        return Reply(
+            title=title,
+            blocks=tuple(blocks),
+            ephemeral=not call.public,
+            next_page=call.page(offset + WATCHLIST_PAGE) if more else None,
+        )
 
     async def status(self, call: CommandCall) -> Reply:
         """Counts of what is tracked and stored, delivery backlog and this channel's subscription."""
@@ -300,8 +334,10 @@ def _feed_line(health: FeedHealth, call: CommandCall) -> str:
     else:
         state = "not polled yet"
     origin = " · added from chat" if health.origin == "chat" else ""
-    return (f"#{feed.id} {shorten(feed.name, 80)} — {state} · {health.average_per_day:.1f} items/day · "
-            f"every {format_interval(feed.interval_s)}{origin}")
+    return (
+        f"#{feed.id} {shorten(feed.name, 80)} — {state} · {health.average_per_day:.1f} items/day · "
+        f"every {format_interval(feed.interval_s)}{origin}"
+    )
 
 
 def _actor_line(actor: Actor) -> str:
@@ -331,6 +367,9 @@ def _topic_line(topic: Topic) -> str:
 def _lone_item_story(hit: SearchHit) -> Story:
     item = hit.item.item
     return Story(
-        id=0, key=item.identity, title=item.title, first_seen=item.published,
+        id=0,
+        key=item.identity,
+        title=item.title,
+        first_seen=item.published,
         sources=(StorySource(source=item.source, title=item.title, url=item.url, published=item.published),),
     )
