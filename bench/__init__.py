@@ -1,0 +1,1 @@
+"""Benchmarks for diplowatch: ``python -m bench [--quick]`` prints tables and JSON lines; nothing asserts."""
