@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import multiprocessing
+import os
 import resource
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal, TypeVar
 
 from bench.feedserver import FeedServerControl
@@ -90,15 +92,32 @@ def run_isolated(function: Callable[[A], T], argument: A) -> T:
         return pool.submit(function, argument).result()
 
 
-def cpu_seconds() -> float:
-    """User + system CPU of this process, all threads."""
+def cpu_seconds(workers: Iterable[int] = ()) -> float:
+    """User + system CPU of this process (all threads) plus its live worker processes ``workers``."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
+    total = usage.ru_utime + usage.ru_stime
+    ticks = os.sysconf("SC_CLK_TCK")
+    for pid in workers:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+    return total
 
 
-def peak_rss_mb() -> float:
-    """This process's peak resident set (Linux reports ru_maxrss in KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+def peak_rss_mb(workers: Iterable[int] = ()) -> float:
+    """Peak resident set of this process plus its live worker processes (each one's high-water mark)."""
+    total_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    for pid in workers:
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            continue
+        for line in status.splitlines():
+            if line.startswith("VmHWM:"):
+                total_kib += int(line.split()[1])
+    return total_kib / 1024
 
 
 def round_figures(bench: str, run: PollRun, *, targets: bool) -> list[Figure]:

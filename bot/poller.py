@@ -169,6 +169,7 @@ class Poller:
         executor: Executor | None = None,
         clock: Callable[[], datetime],
         rng: random.Random | None = None,
+        max_in_flight: int = 50,
     ) -> None:
         self._db = db
         self._fetcher = fetcher
@@ -185,6 +186,8 @@ class Poller:
         self._index_loaded = False
         # One aiosqlite connection: transactions must not interleave.
         self._write_lock = asyncio.Lock()
+        # Feeds between fetch and commit: bounds the bodies and parsed items held in memory at once.
+        self._in_flight = asyncio.Semaphore(max_in_flight)
 
     async def load_story_window(self, now: datetime) -> None:
         """Fill the in-memory story index from the items stored in the window."""
@@ -207,7 +210,11 @@ class Poller:
             await self.load_story_window(now)
         self._index.evict_before(now - STORY_WINDOW)
         active = [f for f in feeds if not f.paused]
-        return list(await asyncio.gather(*(self.poll_feed(feed) for feed in active)))
+        return list(await asyncio.gather(*(self._poll_bounded(feed) for feed in active)))
+
+    async def _poll_bounded(self, feed: FeedState) -> FeedPollResult:
+        async with self._in_flight:
+            return await self.poll_feed(feed)
 
     async def poll_feed(self, feed: FeedState) -> FeedPollResult:
         """Fetch, parse, classify and store one feed; a failure is recorded on the feed, never raised."""

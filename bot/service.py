@@ -165,7 +165,14 @@ async def open_service(
     try:
         fetcher = Fetcher(fetch_policy(config))
         executor = parse_executor(config.fetch.workers)
-        poller = Poller(db=db, fetcher=fetcher, executor=executor, clock=clock, rng=rng)
+        poller = Poller(
+            db=db,
+            fetcher=fetcher,
+            executor=executor,
+            clock=clock,
+            rng=rng,
+            max_in_flight=config.fetch.concurrency,
+        )
         now = clock()
         async with db.transaction():
             await poller.feeds.sync_configured(config.feeds, now)
