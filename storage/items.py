@@ -12,8 +12,14 @@ from storage.db import Database, IntegrityViolation, Row, SqlValue, decode_time,
 
 MAX_QUERY_TERMS = 32
 DEFAULT_HALF_LIFE_DAYS = 7.0
+DEFAULT_SEARCH_CANDIDATES = 5_000
 # bm25 column weights: a hit in the title counts most, the outlet's name least.
 _BM25_WEIGHTS = "4.0, 1.0, 0.5"
+# item_id_blocks (migration 0006) keys a block of ids by items.id >> _ID_BLOCK_BITS.
+_ID_BLOCK_BITS = 10
+_NO_ITEM_ID = 2**63 - 1
+# Ids of one page bound as parameters per statement, well under the oldest SQLite limit of 999.
+_PAGE_IDS_PER_STATEMENT = 500
 
 ITEM_COLUMNS = (
     "items.id, items.feed_id, items.identity, items.guid, items.url, items.title, items.summary, "
@@ -70,6 +76,13 @@ def stored_item(row: Row) -> StoredItem:
         fetched_at=decode_time(row["fetched_at"]),
         story_id=None if story_id is None else int(story_id),
     )
+
+
+# A candidate's rank, log2(relevance) + published / half-life (the ``?``): ordering by it halves an item's
+# weight every half-life without needing "now". SQLite's own log2 spares a Python call per candidate; the
+# function registered by storage.db computes the same for SQLite builds without math functions.
+SQL_SCORE = "log2(max(-relevance, 1e-12)) + published / ?"
+PYTHON_SCORE = "recency_rank(relevance, published, ?)"
 
 
 def fts_query(text: str) -> str | None:
@@ -149,11 +162,21 @@ def _pair_with_batch(
 class ItemRepository:
     """The items table and its full-text index."""
 
-    def __init__(self, db: Database, *, recency_half_life_days: float = DEFAULT_HALF_LIFE_DAYS) -> None:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        recency_half_life_days: float = DEFAULT_HALF_LIFE_DAYS,
+        search_candidates: int = DEFAULT_SEARCH_CANDIDATES,
+    ) -> None:
         if recency_half_life_days <= 0:
             raise StorageError("the search recency half-life must be a positive number of days")
+        if search_candidates <= 0:
+            raise StorageError("the number of search candidates must be a positive number")
         self._db = db
         self._half_life_s = recency_half_life_days * 86400.0
+        self._candidates = search_candidates
+        self._score: str | None = None
 
     async def add_items(
         self, feed_id: int, items: Sequence[Item], *, fetched_at: datetime
@@ -242,15 +265,26 @@ class ItemRepository:
 
         Rank is bm25 relevance halved for every half-life of age. ``source`` matches the item's source or
         its feed's name (case-insensitively); ``actor``/``topic`` keep items matched to that watchlist id.
+        Only the ``search_candidates`` (5,000 by default) most recently stored matches that pass the filters
+        are ranked, and pages end there: on purpose, an older but more relevant match of a very common word is
+        left out, so that recent news comes first and a look-up costs about the same at any database size.
         """
         match = fts_query(query)
         if match is None or limit <= 0:
             return []
         conditions = ["items_fts MATCH ?"]
-        params: list[SqlValue] = [self._half_life_s, match]
+        params: list[SqlValue] = [match]
         if since is not None:
+            moment = encode_time(since)
+            # Within the full-text index, so the ids of blocks published wholly before ``since`` are never
+            # read; the exact test on items.published still decides.
+            conditions.append(
+                "items_fts.rowid >= (SELECT coalesce(min(block) << ?, ?) FROM item_id_blocks "
+                "WHERE max_published >= ?)"
+            )
+            params += [_ID_BLOCK_BITS, _NO_ITEM_ID, moment]
             conditions.append("items.published >= ?")
-            params.append(encode_time(since))
+            params.append(moment)
         if source is not None:
             conditions.append(
                 "(items.source = ? COLLATE NOCASE "
@@ -264,20 +298,55 @@ class ItemRepository:
                     "AND matches.kind = ? AND matches.target_id = ?)"
                 )
                 params += [kind, target]
-        params += [limit, max(offset, 0)]
-        rows = await self._db.fetch_all(
-            f"SELECT {ITEM_COLUMNS}, "
-            f"recency_rank(bm25(items_fts, {_BM25_WEIGHTS}), items.published, ?) AS score, "
-            "snippet(items_fts, -1, '', '', '…', 24) AS snippet "
-            "FROM items_fts JOIN items ON items.id = items_fts.rowid "
+        # The full-text index yields matches newest id first, so only the candidates are ever scored. Their
+        # rank and filter columns come from the small items_search_columns index (migration 0006) rather
+        # than whole items rows.
+        ranked = await self._db.fetch_all(
+            "WITH candidates AS ("
+            f"SELECT items_fts.rowid AS id, bm25(items_fts, {_BM25_WEIGHTS}) AS relevance, "
+            "items.published AS published "
+            "FROM items_fts JOIN items INDEXED BY items_search_columns ON items.id = items_fts.rowid "
             f"WHERE {' AND '.join(conditions)} "
-            "ORDER BY score DESC, items.id DESC LIMIT ? OFFSET ?",
-            params,
+            "ORDER BY items_fts.rowid DESC LIMIT ?) "
+            f"SELECT id, {await self._score_expression()} AS score FROM candidates "
+            "ORDER BY score DESC, id DESC LIMIT ? OFFSET ?",
+            [*params, self._candidates, self._half_life_s, limit, max(offset, 0)],
         )
+        scores = {int(row["id"]): float(row["score"]) for row in ranked}
+        found = await self._page_with_snippets(match, list(scores))
         return [
-            SearchHit(item=stored_item(row), score=float(row["score"]), snippet=str(row["snippet"]))
-            for row in rows
+            SearchHit(item=stored_item(found[item_id]), score=score, snippet=str(found[item_id]["snippet"]))
+            for item_id, score in scores.items()
+            if item_id in found
         ]
+
+    async def _page_with_snippets(self, match: str, ids: list[int]) -> dict[int, Row]:
+        # The excerpt is the dearest part and needs the full-text cursor on its row: one pass over the
+        # page's id range of the match, with membership tested by SQLite (the unary + keeps the id list out
+        # of the full-text index, which would otherwise run the whole MATCH again for every id). An item
+        # deleted since it was ranked is simply missing.
+        found: dict[int, Row] = {}
+        for start in range(0, len(ids), _PAGE_IDS_PER_STATEMENT):
+            chunk = ids[start : start + _PAGE_IDS_PER_STATEMENT]
+            rows = await self._db.fetch_all(
+                f"SELECT {ITEM_COLUMNS}, snippet(items_fts, -1, '', '', '…', 24) AS snippet "
+                "FROM items_fts CROSS JOIN items ON items.id = items_fts.rowid "
+                "WHERE items_fts MATCH ? AND items_fts.rowid BETWEEN ? AND ? "
+                f"AND +items_fts.rowid IN ({', '.join('?' * len(chunk))})",
+                [match, min(chunk), max(chunk), *chunk],
+            )
+            found.update((int(row["id"]), row) for row in rows)
+        return found
+
+    async def _score_expression(self) -> str:
+        if self._score is None:
+            try:
+                await self._db.fetch_value("SELECT log2(2.0)")
+            except StorageError:
+                self._score = PYTHON_SCORE
+            else:
+                self._score = SQL_SCORE
+        return self._score
 
     async def delete_older_than(self, cutoff: datetime) -> int:
         """Retention: delete items published and fetched before ``cutoff`` (with their matches and search
