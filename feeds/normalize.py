@@ -18,6 +18,7 @@ own host or the base (feed) host, as Ghost adds it to outbound links; any other 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import html
 import ipaddress
@@ -100,6 +101,8 @@ _PORT = re.compile(r"\d*")
 # WHATWG URL parsing: leading/trailing C0 controls and spaces are stripped, tabs and newlines removed.
 _URL_EDGE_JUNK = "".join(chr(c) for c in range(0x21))
 _TAB_NEWLINE = re.compile(r"[\t\n\r]")
+# An absolute http(s) URL with an authority (the scheme already lower-case).
+_ABSOLUTE_HTTP = re.compile(r"https?://[^/?#]")
 # Feeds that escape their links twice leave "&amp;" between parameters; it is never meant literally.
 _ESCAPED_AMPERSAND = re.compile(r"&(?:amp;)+", re.IGNORECASE)
 
@@ -119,6 +122,8 @@ def _percent_normalize(component: str, needs_fixing: re.Pattern[str]) -> str:
 
 def _remove_dot_segments(path: str) -> str:
     """RFC 3986 section 5.2.4, for an absolute path."""
+    if path.startswith("/") and "/." not in path:
+        return path  # no segment is "." or ".."
     output: list[str] = []
     segments = path.split("/")
     for i, seg in enumerate(segments[1:], start=1):
@@ -167,13 +172,23 @@ def _host_matches(host: str, suffix: str) -> bool:
     return host == suffix or host.endswith("." + suffix)
 
 
+@functools.lru_cache(maxsize=1024)
+def _host_tracking_params(host: str) -> tuple[frozenset[str], tuple[str, ...]]:
+    """The outlet-specific tracking names and name prefixes that apply on ``host``."""
+    names: set[str] = set()
+    prefixes: list[str] = []
+    for suffix, suffix_names, suffix_prefixes in _HOST_TRACKING_PARAMS:
+        if _host_matches(host, suffix):
+            names |= suffix_names
+            prefixes.extend(suffix_prefixes)
+    return frozenset(names), tuple(prefixes)
+
+
 def _is_tracking_param(name: str, host: str) -> bool:
     if name in _TRACKING_PARAMS or name.startswith(_TRACKING_PREFIXES):
         return True
-    for suffix, names, prefixes in _HOST_TRACKING_PARAMS:
-        if _host_matches(host, suffix) and (name in names or (prefixes and name.startswith(prefixes))):
-            return True
-    return False
+    names, prefixes = _host_tracking_params(host)
+    return name in names or (bool(prefixes) and name.startswith(prefixes))
 
 
 def _is_self_ref(value: str, hosts: tuple[str, ...]) -> bool:
@@ -227,13 +242,37 @@ def _split_authority(netloc: str) -> tuple[str, str, str] | None:
     return userinfo, host, port
 
 
+def _joins_to_itself(url: str) -> bool:
+    """Whether ``urljoin`` gives ``url`` back unchanged whatever the base (it costs as much as the rest)."""
+    # urljoin re-assembles an absolute URL from its parts, which drops an empty query ("?"), an empty
+    # fragment ("#") or an empty path parameter (";"); its scheme must be lower-case already.
+    return (
+        _ABSOLUTE_HTTP.match(url) is not None
+        and ";" not in url
+        and not url.endswith(("?", "#"))
+        and "?#" not in url
+    )
+
+
+@functools.lru_cache(maxsize=256)
+def _prepared_base(base: str) -> tuple[str, str | None]:
+    """``base`` cleaned as a URL is, and its canonical host: the same for every link of a feed."""
+    base = _TAB_NEWLINE.sub("", base.strip(_URL_EDGE_JUNK))
+    if not base:
+        return base, None
+    authority = _split_authority(urlsplit(base).netloc)
+    return base, (_canonical_host(authority[1]) if authority is not None else None)
+
+
 def _canonical_url(url: str, base: str | None) -> str | None:
     url = _TAB_NEWLINE.sub("", url.strip(_URL_EDGE_JUNK))
     if not url:
         return None
+    base_host: str | None = None
     if base:
-        base = _TAB_NEWLINE.sub("", base.strip(_URL_EDGE_JUNK))
-        url = urljoin(base, url)
+        base, base_host = _prepared_base(base)
+        if base and not _joins_to_itself(url):
+            url = urljoin(base, url)
     url = _ESCAPED_AMPERSAND.sub("&", url)
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
@@ -260,11 +299,6 @@ def _canonical_url(url: str, base: str | None) -> str | None:
     if userinfo not in ("", ":"):
         netloc = _percent_normalize(userinfo, _USERINFO_FIX) + "@" + netloc
     path = _remove_dot_segments(_percent_normalize(parts.path or "/", _PATH_FIX))
-    base_host: str | None = None
-    if base:
-        base_authority = _split_authority(urlsplit(base).netloc)
-        if base_authority is not None:
-            base_host = _canonical_host(base_authority[1])
     query = _clean_query(parts.query, host, base_host)
     return f"{scheme}://{netloc}{path}" + (f"?{query}" if query else "")
 
@@ -277,9 +311,9 @@ def _canonical_url(url: str, base: str | None) -> str | None:
 _INVISIBLE = "\u200b-\u200f\ufeff\u2060\u202a-\u202e\u2066-\u2069\u061c"
 # C0/C1 controls other than whitespace, invisible formatting marks and lone surrogates are dropped.
 _DROP_CHARS = re.compile("[\x00-\x08\x0b\x0e-\x1f\x7f-\x84\x86-\x9f" + _INVISIBLE + "\ud800-\udfff]")
-_SPACES = re.compile(r"\s+")
-_BLANK_RUNS = re.compile(r"[^\S\n]+")
-_LINE_BREAKS = re.compile(r" ?\n[\s]*")
+# Whitespace that in HTML text is just a space but that the later steps would treat otherwise: "\n"
+# (a paragraph break there) and the whitespace controls _DROP_CHARS removes.
+_DATA_BREAKS = re.compile("[\n\x0b\x1c-\x1f]")
 
 _BLOCK_TAGS = frozenset(
     {
@@ -291,8 +325,36 @@ _BLOCK_TAGS = frozenset(
 )  # fmt: skip
 _MARKUP = re.compile(r"<[A-Za-z/!?]")
 _DROPPED_CONTENT_TAGS = frozenset({"script", "style", "template", "noscript"})
+# Tags that only format text: HTMLParser treats them all alike, in every Python version, so markup
+# made of them alone is taken apart without it (see _plain_markup_pieces). Elements whose content
+# HTMLParser reads raw (script, style, textarea, title...) are not among them.
+_PLAIN_TAGS = _BLOCK_TAGS | frozenset(
+    {
+        "a", "abbr", "b", "big", "center", "cite", "code", "del", "dfn", "em", "font", "i", "img",
+        "ins", "kbd", "mark", "q", "s", "samp", "small", "span", "strike", "strong", "sub", "sup",
+        "time", "tt", "u", "var", "wbr",
+    }
+)  # fmt: skip
+_TAG_SPACE = "[ \t\n\r\f]"
+# What follows the "<" of such a tag, up to its ">": a start tag with well-formed attributes whose
+# values hold no "<" or ">", or an end tag without attributes.
+_PLAIN_TAG = re.compile(
+    rf"([A-Za-z][A-Za-z0-9]*)"
+    rf"(?:{_TAG_SPACE}+[A-Za-z_:][-A-Za-z0-9_:.]*"
+    rf"(?:{_TAG_SPACE}*={_TAG_SPACE}*(?:\"[^\"<>]*\"|'[^'<>]*'|[^\s\"'=<>`][^\s\"'<>`]*))?)*"
+    rf"{_TAG_SPACE}*/?>"
+    rf"|/([A-Za-z][A-Za-z0-9]*){_TAG_SPACE}*>"
+)
 # Nested escaping ("&amp;amp;") is undone pass by pass; this bounds the work on hostile input.
 _MAX_PASSES = 8
+
+
+def _html_data(data: str) -> str:
+    """Text found between tags, ready to be joined with the "\n" of block tags."""
+    # In HTML a line break in the source is just a space; only block elements break lines. Other
+    # whitespace is collapsed once, on the whole text, by _collapse_paragraphs. Every character
+    # _DATA_BREAKS matches is unprintable.
+    return data if data.isprintable() else _DATA_BREAKS.sub(" ", data)
 
 
 class _TextExtractor(HTMLParser):
@@ -321,8 +383,7 @@ class _TextExtractor(HTMLParser):
 
     def handle_data(self, data: str) -> None:
         if not self._skip_depth:
-            # In HTML a line break in the source is just a space; only block elements break lines.
-            self.pieces.append(_SPACES.sub(" ", data))
+            self.pieces.append(_html_data(data))
 
     def unknown_decl(self, data: str) -> None:
         # A CDATA section left inside escaped HTML still holds text meant to be shown.
@@ -334,9 +395,44 @@ def _clean_chars(text: str) -> str:
     return unicodedata.normalize("NFC", _DROP_CHARS.sub("", text))
 
 
+def _single_spaced(text: str) -> str:
+    """``text`` with each whitespace run made one space, no space at either end."""
+    # Every whitespace character but " " is unprintable, so most texts pass this check unchanged.
+    if text.isprintable() and "  " not in text and text[:1] != " " and text[-1:] != " ":
+        return text
+    # str.split() and the regex \s agree on what whitespace is (both use str.isspace); the split is
+    # several times faster than substituting every run.
+    return " ".join(text.split())
+
+
 def _collapse_paragraphs(text: str) -> str:
-    text = _BLANK_RUNS.sub(" ", text)
-    return _LINE_BREAKS.sub("\n", text).strip()
+    """Each line single-spaced, blank lines dropped: paragraphs on their own lines."""
+    return "\n".join([line for line in map(_single_spaced, text.split("\n")) if line])
+
+
+def _plain_markup_pieces(text: str) -> list[str] | None:
+    """The pieces ``_TextExtractor`` collects from ``text``, or None unless all its tags are plain.
+
+    HTMLParser costs more than the rest of the normalisation together; most feed HTML is plain
+    paragraphs and links, whose text is just what lies between the tags, entities decoded.
+    """
+    pieces: list[str] = []
+    for index, chunk in enumerate(text.split("<")):
+        data = chunk
+        if index:
+            tag = _PLAIN_TAG.match(chunk)
+            if tag is None:
+                return None
+            name = (tag.group(1) or tag.group(2)).lower()
+            if name not in _PLAIN_TAGS:
+                return None
+            if name in _BLOCK_TAGS:
+                pieces.append("\n")
+            data = chunk[tag.end() :]
+        if "&" in data:
+            data = html.unescape(data)  # as HTMLParser(convert_charrefs=True) does
+        pieces.append(_html_data(data))
+    return pieces
 
 
 def _html_pass(text: str) -> str:
@@ -345,6 +441,9 @@ def _html_pass(text: str) -> str:
         if "&" in text:
             text = html.unescape(text)
         return _collapse_paragraphs(_clean_chars(text))
+    pieces = _plain_markup_pieces(text)
+    if pieces is not None:
+        return _collapse_paragraphs(_clean_chars("".join(pieces)))
     parser = _TextExtractor()
     try:
         parser.feed(text)
@@ -384,7 +483,7 @@ def html_to_text(html_text: str) -> str:
 def _text_pass(text: str) -> str:
     if "&" in text:
         text = html.unescape(text)
-    return _SPACES.sub(" ", _clean_chars(text)).strip()
+    return _single_spaced(_clean_chars(text))
 
 
 def normalize_text(s: str) -> str:
@@ -451,6 +550,11 @@ _ZONE_HOURS: dict[str, float] = {
     "at": -4, "et": -5, "ct": -6, "mt": -7, "pt": -8,
 }  # fmt: skip
 _MAX_OFFSET = timedelta(hours=14)
+# The RFC 1123 form nearly every RSS feed uses: read directly, with the same outcome as the tokenizer.
+_RFC1123 = re.compile(
+    r"(?:(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), )?([0-9]{1,2}) (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) "
+    r"([0-9]{4}) ([0-9]{1,2}):([0-9]{2}):([0-9]{2}) (GMT|UTC|UT|Z|[ECMP][SD]T|[+-][0-9]{4})"
+)
 
 
 def _offset_zone(sign: str, hours: str, minutes: str | None) -> tzinfo | None:
@@ -599,9 +703,20 @@ def parse_date(value: str) -> datetime | None:
         except (ValueError, OverflowError, OSError):
             return None
     try:
+        rfc1123 = _RFC1123.fullmatch(value)
+        if rfc1123 is not None:
+            return _parse_rfc1123(rfc1123)
         return _parse_textual(value)
     except (ValueError, OverflowError):
         return None
+
+
+def _parse_rfc1123(m: re.Match[str]) -> datetime | None:
+    day, month, year, hour, minute, second, zone_token = m.groups()
+    zone = _zone_from_token(zone_token)
+    if zone is None:
+        return None
+    return _to_utc(int(year), _MONTHS[month.lower()], int(day), int(hour), int(minute), int(second), zone)
 
 
 def published_or_fetch_time(
@@ -623,7 +738,8 @@ def published_or_fetch_time(
 
 def content_hash(title: str, summary: str) -> str:
     """Hex SHA-256 of the case-folded, whitespace-collapsed title and summary."""
-    folded = _SPACES.sub(" ", title).strip().casefold() + "\n" + _SPACES.sub(" ", summary).strip().casefold()
+    # Summaries keep their paragraph breaks, which the hash ignores like any other whitespace.
+    folded = _single_spaced(title).casefold() + "\n" + _single_spaced(summary.replace("\n", " ")).casefold()
     return hashlib.sha256(folded.encode("utf-8", "surrogatepass")).hexdigest()
 
 

@@ -8,14 +8,16 @@ and reports how many in ``skipped_entries``, so items + skipped must equal the m
 from __future__ import annotations
 
 import csv
+import io
 import unicodedata
 from datetime import UTC, datetime
 from pathlib import Path
 
+import feedparser
 import pytest
 
 from feeds.errors import ParseError
-from feeds.normalize import canonical_url, normalize_text
+from feeds.normalize import _plain_markup_pieces, _TextExtractor, canonical_url, normalize_text
 from feeds.parse import ParsedFeed, ParserChoice, parse_feed
 
 SHARED = Path(__file__).resolve().parents[2] / ".." / "shared"
@@ -96,3 +98,34 @@ def test_fast_path_serves_most_of_the_corpus() -> None:
         pytest.skip(MISSING)
     used = [row["filename"] for row in ROWS if parse(row).parser == "fastfeedparser"]
     assert len(used) >= len(ROWS) // 2, used
+
+
+@pytest.mark.parametrize("row", FILES)
+def test_plain_markup_shortcut_gives_what_htmlparser_gives_on_real_html(row: dict[str, str]) -> None:
+    body = (CORPUS / row["filename"]).read_bytes()
+    parsed = feedparser.parse(io.BytesIO(body), sanitize_html=False, resolve_relative_uris=False)
+    for entry in parsed.entries:
+        contents = [content.get("value", "") for content in entry.get("content", [])]
+        for html in (entry.get("title", ""), entry.get("summary", ""), *contents):
+            pieces = _plain_markup_pieces(html)
+            if pieces is None:
+                continue
+            parser = _TextExtractor()
+            parser.feed(html)
+            parser.close()
+            assert "".join(pieces) == "".join(parser.pieces), html
+
+
+def test_plain_markup_shortcut_serves_most_real_html() -> None:
+    if not ROWS:
+        pytest.skip(MISSING)
+    plain = marked_up = 0
+    for row in ROWS:
+        body = (CORPUS / row["filename"]).read_bytes()
+        parsed = feedparser.parse(io.BytesIO(body), sanitize_html=False, resolve_relative_uris=False)
+        for entry in parsed.entries:
+            summary = entry.get("summary", "")
+            if "<" in summary:
+                marked_up += 1
+                plain += _plain_markup_pieces(summary) is not None
+    assert marked_up > 0 and plain >= marked_up * 0.8, (plain, marked_up)

@@ -30,13 +30,19 @@ Dates
 
 from __future__ import annotations
 
+import sys
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urljoin, urlsplit
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from feeds.normalize import (
+    _joins_to_itself,
+    _parse_textual,
+    _plain_markup_pieces,
+    _TextExtractor,
     canonical_url,
     content_hash,
     html_to_text,
@@ -398,6 +404,56 @@ def test_canonical_url_safebrowsing_vectors(url: str, expected: str | None) -> N
     assert canonical_url(url) == expected
 
 
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("https://example.com/a?", "https://example.com/a"),
+        ("https://example.com/a#", "https://example.com/a"),
+        ("https://example.com/a?#top", "https://example.com/a"),
+        ("HTTPS://Example.com/a;b?x=1", "https://example.com/a;b?x=1"),
+        ("https://example.com/a;b/c?x=1&utm_source=rss", "https://example.com/a;b/c?x=1"),
+        ("http://example.com/a?ref=feed.example.org&q=1", "http://example.com/a?q=1"),
+        ("https:///a", "https://feed.example.org/a"),  # no authority: joined to the base
+        ("//cdn.example.com/x?utm_medium=rss", "https://cdn.example.com/x"),
+    ],
+)
+def test_canonical_url_absolute_links_against_a_feed_base(url: str, expected: str) -> None:
+    assert canonical_url(url, base="https://feed.example.org/rss.xml") == expected
+
+
+URL_PIECES = [
+    *("/", "a", "b.html", ";", ";p=1", "?", "?q=1", "#", "#f", "?#", "&", "&amp;", "=", "%", "%2E", ".."),
+    *(".", "//", "@", ":", "[", "é", "A", "utm_source=x"),
+]
+http_urls = st.builds(
+    lambda scheme, host, pieces: scheme + host + "".join(pieces),
+    st.sampled_from(["http://", "https://", "HTTP://", "https:", "//", "ftp://", ""]),
+    st.sampled_from(["example.com", "Example.com", "user@example.com:8080", "[::1]", ""]),
+    st.lists(st.sampled_from(URL_PIECES), max_size=8),
+)
+JOIN_BASES = [
+    "http://feed.example.org/rss.xml",
+    "https://feed.example.org/a/b/",
+    "ftp://x.example/",
+    "feeds/x.xml",
+]
+
+
+@settings(max_examples=400, deadline=None)
+@given(http_urls)
+def test_urls_skipping_urljoin_are_those_it_gives_back_unchanged(url: str) -> None:
+    if not _joins_to_itself(url):
+        return
+    for base in JOIN_BASES:
+        try:
+            joined = urljoin(base, url)
+        except ValueError:  # then canonical_url's own urlsplit refuses the URL as well
+            with pytest.raises(ValueError):
+                urlsplit(url)
+        else:
+            assert joined == url
+
+
 urls = st.one_of(
     st.text(),
     st.builds(
@@ -453,6 +509,16 @@ def test_canonical_url_never_raises_and_is_idempotent(url: str, base: str | None
         ("&lt;p&gt;Hello&lt;/p&gt;", "Hello"),
         ("&amp;amp; &amp;quot;x&amp;quot;", '& "x"'),
         ("Москва &mdash; Київ", "Москва — Київ"),
+        # markup taken apart without HTMLParser gives what HTMLParser gives
+        (
+            "<P CLASS=\"lead\">Envoys&nbsp;met\non <a href=x/y title='a / b'>Monday</a>.</P>"
+            "<br class=x/>Talks&#10;continue &gt; here",
+            "Envoys met on Monday.\nTalks continue > here",
+        ),
+        ('<div>a<img src="x" alt="1 &amp; 2" />b</div ><ul><li>one</li><li>two</li></ul>', "ab\none\ntwo"),
+        ("<b>a\x0bb</b> <i>c\x1cd</i>&#11;e", "a b c de"),  # whitespace controls between tags are spaces
+        ("<p>a</p><p>b<", "a\nb<"),
+        ("<p>x <iframe src=v></iframe>y</p>", "x y"),
     ],
 )
 def test_html_to_text(html: str, expected: str) -> None:
@@ -474,6 +540,19 @@ def test_normalize_text(text: str, expected: str) -> None:
     assert normalize_text(text) == expected
 
 
+WHITESPACE = [chr(c) for c in range(sys.maxunicode + 1) if chr(c).isspace()]
+WHITESPACE_CONTROLS = {"\x0b", "\x1c", "\x1d", "\x1e", "\x1f"}  # dropped like other controls in text
+
+
+@pytest.mark.parametrize("space", WHITESPACE, ids=[f"U+{ord(c):04X}" for c in WHITESPACE])
+def test_every_whitespace_character_is_collapsed(space: str) -> None:
+    assert html_to_text(f"<p>a{space}{space}b</p><p>{space}c{space}</p>") == "a b\nc"
+    in_text = "ab" if space in WHITESPACE_CONTROLS else "a b"
+    assert normalize_text(f"{space}a{space}b{space}") == in_text
+    assert html_to_text(f"{space}a{space}b{space}") == ("a\nb" if space == "\n" else in_text)
+    assert content_hash(f"{space}a{space}{space}b", f"c{space}\n d{space}") == content_hash("a b", "c d")
+
+
 HTML_PIECES = [
     *"<>/&;#ampltgx pbr!-[]CDATA\n\t\u00a0\u200b\u202eé",
     *("<p>", "</p>", "<br/>", "&amp;", "&lt;", "&gt;", "</b>", "<script>", "</script>", "<!--", "-->"),
@@ -487,6 +566,45 @@ def test_html_to_text_never_raises_and_is_idempotent(text: str) -> None:
     once = html_to_text(text)
     assert html_to_text(once) == once
     assert once == once.strip()
+
+
+PLAIN_TAG_PIECES = [
+    *("<p>", "</p>", "<P>", "</P >", "<br>", "<br/>", "<BR />", "<li>", "</ul>", "<div class='x'>", "</div>"),
+    *('<a href="https://x.org/a?b=1&amp;c=2">', "<a href=x/y>", "</a>", "<img src=x.jpg alt='a / b' />"),
+    *('<strong data-x="">', "</strong>", "<span\n  title = 'q'>", "</span>", "<em>", "</em>", "<wbr>"),
+    *("<script>", "</script>", "<!-- c -->", "<![CDATA[x]]>", "<iframe>", "<x-y>", "<p", "<a href='>'>"),
+    *("text", " ", "\n", "\t", "\x0b", "\x1c", "\xa0", "&amp;", "&nbsp;", "&#10;", "&#11;", "&lt;b&gt;"),
+    *("&", ">", "<", "é", "\u200b", "&amp", "&#x3c;p"),
+]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(PLAIN_TAG_PIECES), max_size=30).map("".join))
+def test_plain_markup_shortcut_gives_what_htmlparser_gives(text: str) -> None:
+    pieces = _plain_markup_pieces(text)
+    if pieces is not None:
+        parser = _TextExtractor()
+        parser.feed(text)
+        parser.close()
+        assert "".join(pieces) == "".join(parser.pieces)
+
+
+@pytest.mark.parametrize(
+    ("html", "plain"),
+    [
+        ('<p><img src="a.jpg" width="640" /></p><p><strong>Lead</strong> <a href="x">more</a></p>', True),
+        ("<figure><img src=x /><figcaption>Photo</figcaption></figure><blockquote>q</blockquote>", True),
+        ("plain text 1 < 2 and 3 > 2 with <b>bold</b>", False),  # a "<" that opens no tag
+        ("<p>a</p><!-- c -->", False),
+        ("<p>a</p><script>x</script>", False),
+        ("<p>a</p><iframe src=v></iframe>", False),
+        ("<p>a</p><custom-tag>x</custom-tag>", False),
+        ("<p class=a b=c d='e'>x", True),
+        ("<p class=a'b>x", False),
+    ],
+)
+def test_plain_markup_shortcut_covers_formatting_tags_only(html: str, plain: bool) -> None:
+    assert (_plain_markup_pieces(html) is not None) == plain
 
 
 @settings(max_examples=300, deadline=None)
@@ -690,6 +808,32 @@ def test_parse_date_own_cases(value: str, expected: datetime | None) -> None:
     assert parse_date(value) == expected
 
 
+rfc1123_dates = st.builds(
+    lambda weekday, day, month, year, hour, minute, second, zone: (
+        f"{weekday}{day} {month} {year} {hour}:{minute}:{second} {zone}"
+    ),
+    st.sampled_from(["", "Mon, ", "Tue, ", "Wed, ", "Thu, ", "Fri, ", "Sat, ", "Sun, "]),
+    st.integers(0, 39).map(str) | st.integers(0, 39).map("{:02d}".format),
+    st.sampled_from(["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]),
+    st.integers(0, 9999).map("{:04d}".format),
+    st.integers(0, 29).map(str) | st.integers(0, 29).map("{:02d}".format),
+    st.integers(0, 69).map("{:02d}".format),
+    st.integers(0, 69).map("{:02d}".format),
+    st.sampled_from(["GMT", "UTC", "UT", "Z", "EST", "EDT", "CST", "CDT", "MST", "MDT", "PST", "PDT"])
+    | st.builds("{}{:02d}{:02d}".format, st.sampled_from("+-"), st.integers(0, 20), st.integers(0, 99)),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(rfc1123_dates)
+def test_rfc1123_dates_read_as_the_general_parser_reads_them(value: str) -> None:
+    try:
+        general = _parse_textual(value)
+    except (ValueError, OverflowError):
+        general = None
+    assert parse_date(value) == general
+
+
 DATE_PIECES = [*"0123456789 :-+,.TZ/", "Mon", "Jan", "GMT", "PM", "EST", "2024", "12:30"]
 
 
@@ -746,6 +890,18 @@ def test_content_hash_ignores_case_and_whitespace() -> None:
     assert a != content_hash("talks in geneva", "envoys met on tuesday.")
     # title and summary are kept apart
     assert content_hash("a b", "c") != content_hash("a", "b c")
+
+
+def test_content_hash_values_never_change() -> None:
+    # Stored items are deduplicated by this value: algorithm and normalisation are fixed for good.
+    assert (
+        content_hash("Talks in Geneva", "Envoys met on Monday.\nTalks\u00a0continue.")
+        == "0cf6bc1fd3df41c60ad62614f2862ade71905da40429bd8a801bf8b5274e13fb"
+    )
+    assert (
+        content_hash("  Переговоры  в Женеве ", "Министры\n\nвстретились.")
+        == "ce90f22465b079d5e01205f2bbbda06575132a5c3ab07ccdafaad06a290e81d6"
+    )
 
 
 def test_content_hash_accepts_any_string() -> None:

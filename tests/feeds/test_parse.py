@@ -406,3 +406,42 @@ def test_a_body_naming_a_local_file_is_not_read_as_that_file(tmp_path: Path, par
     local_feed.write_text(RSS20, encoding="utf-8")
     with pytest.raises(ParseError, match="not an RSS/Atom feed"):
         parse(str(local_feed).encode(), parser=parser)
+
+
+# Items shaped like the benchmark's generated feeds (bench/feedserver.py): HTML descriptions in CDATA or
+# escaped, content:encoded beside them, tracked links and permalink guids.
+OUTLET = """<?xml version="1.0" encoding="UTF-8"?>
+<rss version="2.0" xmlns:content="http://purl.org/rss/1.0/modules/content/"
+ xmlns:dc="http://purl.org/dc/elements/1.1/"><channel><title>The Geneva Courier #3</title>
+<link>https://www.outlet3.example/</link><language>en</language>
+<item><title>Envoys meet in Geneva &amp; agree on talks</title>
+<link>https://www.outlet3.example/world/2025/03/01/envoys-meet-3-49?utm_source=rss&amp;utm_medium=feed</link>
+<guid isPermaLink="true">https://www.outlet3.example/world/2025/03/01/envoys-meet-3-49</guid>
+<pubDate>Sat, 01 Mar 2025 09:30:00 GMT</pubDate><dc:creator>Staff reporter</dc:creator>
+<description><![CDATA[<img src="https://cdn.www.outlet3.example/images/1.jpg" alt="" width="640" \
+height="360" />\
+<p><strong>Foreign ministers met</strong> on Monday.</p><p>Talks resume in May. \
+<a href="https://www.outlet3.example/tag/7?utm_source=rss">Read&nbsp;more</a></p>]]></description>
+<content:encoded><![CDATA[<figure><img src="x.jpg" alt="Envoys" /><figcaption>File photo.</figcaption>\
+</figure><p>Foreign ministers met on Monday.</p>]]></content:encoded></item>
+<item><title>Sanctions widened</title><link>https://www.outlet3.example/world/sanctions-3-48</link>
+<guid isPermaLink="false">www.outlet3.example:48</guid><pubDate>Sat, 01 Mar 2025 09:00:00 +0100</pubDate>
+<description>&lt;p&gt;The council &lt;em&gt;widened&lt;/em&gt; sanctions.&lt;/p&gt;&lt;p&gt;More \
+follows &amp;amp; soon.&lt;/p&gt;</description></item>
+</channel></rss>
+""".replace("\\\n", "")
+
+
+def test_benchmark_shaped_items() -> None:
+    feed = parse_both(OUTLET, feed_url="https://www.outlet3.example/rss.xml")
+    assert parse(OUTLET, feed_url="https://www.outlet3.example/rss.xml").parser == "fastfeedparser"
+    tracked, escaped = feed.items
+    assert tracked.title == "Envoys meet in Geneva & agree on talks"
+    assert tracked.summary == "Foreign ministers met on Monday.\nTalks resume in May. Read more"
+    assert tracked.url == "https://www.outlet3.example/world/2025/03/01/envoys-meet-3-49"
+    assert (tracked.guid, tracked.identity) == (None, "url:" + tracked.url)  # the permalink guid is the link
+    assert tracked.content_hash == content_hash(tracked.title, tracked.summary)
+    assert (tracked.published, tracked.author) == (datetime(2025, 3, 1, 9, 30, tzinfo=UTC), "Staff reporter")
+    assert escaped.summary == "The council widened sanctions.\nMore follows & soon."
+    assert (escaped.guid, escaped.identity) == ("www.outlet3.example:48", "guid:www.outlet3.example:48")
+    assert escaped.published == datetime(2025, 3, 1, 8, 0, tzinfo=UTC)
