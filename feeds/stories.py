@@ -1,7 +1,8 @@
 """Group reports of one event into stories: fingerprints, pairwise evidence and an in-memory story index.
 
-A fingerprint holds two kinds of evidence. Lexical: b-bit MinHash signatures of the stemmed title and lead
-(word pairs for copies and close rewrites, single stems for retold stories), LSH-banded for retrieval.
+A fingerprint holds two kinds of evidence. Lexical: the hashed word pairs and the hashed stems of the
+title and lead (pairs for copies and close rewrites, single stems for retold stories), compared by their
+exact Jaccard similarity; the smallest pair hashes (a bottom-k sketch) retrieve near-duplicates.
 Language-independent: the watchlist's actor and topic ids, numbers (digits and number words in English,
 Russian and Ukrainian, with durations), weekdays, loose phonetic keys of proper names (Cyrillic
 transliterated, so Уиткофф ≈ Witkoff), quoted phrases and the publication time, which catch the same
@@ -16,9 +17,14 @@ import itertools
 import re
 import struct
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+import zlib
+from array import array
+from bisect import bisect_left, bisect_right
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from hashlib import blake2b
 
 from feeds.errors import StorageError
@@ -30,11 +36,9 @@ from feeds.textnorm import fold
 # Tunables. They describe the mechanism, not any data set: a change here must make sense for unseen news.
 # ---------------------------------------------------------------------------------------------------------
 
-SIGNATURE_HASHES = 64  # MinHash of word-pair shingles: copies and close rewrites
-WORDING_HASHES = 128  # MinHash of single stems: the same story retold in other sentences
-_BAND_ROWS = 3
-_BANDS = 12  # 12 bands of 3 rows: word-pair Jaccard 0.6 shares a band 95% of the time, 0.5 80%, 0.05 0.2%
-_LEAD_WORDS = 80  # title + this many summary words feed the lexical signature
+_BINS = 16  # pair hashes fall into this many bins by their top bits; each bin's smallest is one sketch value
+_BAND_BINS = 2  # bins per retrieval band: pair Jaccard 0.5 shares one of 8 bands 90% of the time, 0.7 99.9%
+_LEAD_WORDS = 80  # title + this many summary words feed the lexical evidence
 _STEM_CHARS = 5  # crude stemming by prefix: folds English plurals and most Slavic case endings together
 _DEFAULT_WINDOW = timedelta(hours=72)
 
@@ -58,22 +62,42 @@ _W_WEEKDAY = 0.5
 _W_CLOSE_IN_TIME = 0.5  # both dated and published within _CLOSE_IN_TIME: reports of one event cluster in time
 _CLOSE_IN_TIME = timedelta(hours=12)
 
-_MAX_POSTINGS = 1000  # fact keys shared by more items than this are too common to retrieve by
-_ACTOR_SCAN_BUDGET = 1000  # entries scanned through the rarest actors' postings per look-up
+_ACTOR_SCAN_BUDGET = 200  # entries scanned through the rarest actors' postings per look-up
+_MAX_COMPARED = 24  # candidates weighed in full per look-up, the most promising first
 _MAX_MEMBERS_CHECKED = 64  # members of a story checked for conflicts before an item may join it
 
-_SALTS = tuple(f"dwmh{i}".encode() for i in range(max(SIGNATURE_HASHES, WORDING_HASHES) // 32))
-
 # ---------------------------------------------------------------------------------------------------------
-# Text preparation
+# Text preparation and lexical evidence
 # ---------------------------------------------------------------------------------------------------------
 
 _WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
-_SENTENCE_END = re.compile(r"[.!?…]+[\"'»”“)\]]*\s+|\n+")
+
+
+def _expanding_folds() -> tuple[tuple[str, str], ...]:
+    """Characters of the Latin and Cyrillic code pages that fold to other than one character (…, ß, №)."""
+    found = set()
+    for page in ("cp1251", "cp1252"):
+        for byte in range(0x80, 0x100):
+            try:
+                ch = bytes([byte]).decode(page)
+            except UnicodeDecodeError:
+                continue
+            if len(fold(ch)) != 1:
+                found.add((ch, fold(ch)))
+    return tuple(sorted(found))
+
+
+# ``fold`` takes a slow path, character by character, through a text holding any of these; spelled out
+# first they fold the same and the text keeps the fast path.
+_EXPANDING_FOLDS = _expanding_folds()
 
 
 def _fold(text: str) -> str:
     """The comparison form shared with the classifier: NFKC, casefold, accents off, apostrophes unified."""
+    if not text.isascii():
+        for ch, folded in _EXPANDING_FOLDS:
+            if ch in text:
+                text = text.replace(ch, folded)
     return fold(text)
 
 
@@ -109,32 +133,56 @@ def _stems(text: str) -> list[str]:
     return [w[:_STEM_CHARS] for w in _words(text) if w not in _STOPWORDS]
 
 
-def _lead_stems(title: str, summary: str) -> list[str]:
-    lead = " ".join(summary.split()[:_LEAD_WORDS])
-    return _stems(title) + _stems(lead)
+def _lead_end(folded_summary: str) -> int:
+    """Where the first ``_LEAD_WORDS`` whitespace-separated words of the summary end."""
+    parts = folded_summary.split(None, _LEAD_WORDS)
+    if len(parts) <= _LEAD_WORDS:
+        return len(folded_summary)
+    return len(folded_summary) - len(parts[-1])
 
 
-def _signature(shingles: Iterable[str], size: int) -> bytes:
-    """b-bit MinHash: per position the minimum of an independent salted 16-bit hash over all shingles,
-    kept as its low byte (Li and König). Empty bytes when there is no text."""
-    salts = _SALTS[: size // 32]
-    rows = [
-        b"".join(blake2b(s.encode(), digest_size=64, salt=salt).digest() for salt in salts) for s in shingles
-    ]
-    if not rows:
-        return b""
-    fmt = f"<{size}H"
-    return bytes(m & 0xFF for m in map(min, zip(*(struct.unpack(fmt, r) for r in rows), strict=True)))
+# Shingles are hashed with CRC-32 (stable across processes and versions, unlike hash()) and kept as 16-bit
+# values: two texts of ~100 shingles share one by chance 15% of the time, which moves a Jaccard similarity
+# by ~0.005. The pair "a b" continues the CRC of "a" over " b", so no pair string is built; pair hashes are
+# mixed by an odd multiplier so that their top bits, which pick their bin, depend on every input bit.
+_MIX = 0x9E3779B1
+_SWAP_BYTES = sys.byteorder == "big"  # stored hash arrays are little-endian on every machine
+
+
+def _lexical_hashes(stems: Sequence[str]) -> tuple[list[int], list[int]]:
+    """Sorted distinct 16-bit hashes of the adjacent stem pairs and of the stems."""
+    crcs = list(map(zlib.crc32, map(str.encode, stems)))
+    spaced = list(map(str.encode, map(" ".__add__, stems)))
+    pairs = {((h * _MIX) & 0xFFFFFFFF) >> 16 for h in map(zlib.crc32, spaced[1:], crcs)}
+    return sorted(pairs), sorted({h >> 16 for h in crcs})
+
+
+def _pack_u16(values: Iterable[int]) -> bytes:
+    packed = array("H", values)
+    if _SWAP_BYTES:
+        packed.byteswap()
+    return packed.tobytes()
+
+
+def _unpack_u16(data: bytes) -> array[int]:
+    values = array("H")
+    values.frombytes(data[: len(data) - len(data) % 2])
+    if _SWAP_BYTES:
+        values.byteswap()
+    return values
+
+
+def _set_jaccard(a: set[int], b: Iterable[int]) -> float:
+    if not a:
+        return 0.0
+    other = set(b)
+    shared = len(a & other)
+    return shared / (len(a) + len(other) - shared)
 
 
 def lexical_similarity(a: bytes, b: bytes) -> float:
-    """Estimated Jaccard similarity of the shingle sets behind two b-bit MinHash signatures of equal size."""
-    if not a or len(a) != len(b):
-        return 0.0
-    differing = int.from_bytes(a, "little") ^ int.from_bytes(b, "little")
-    equal = differing.to_bytes(len(a), "little").count(0) / len(a)
-    # One byte values agree by chance 1 time in 256; undo that bias.
-    return max(0.0, (equal - 1 / 256) / (1 - 1 / 256))
+    """Jaccard similarity of the shingles behind two ``StoryFingerprint.signature`` (or ``.wording``)."""
+    return _set_jaccard(set(_unpack_u16(a)), _unpack_u16(b)) if b else 0.0
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -142,7 +190,8 @@ def lexical_similarity(a: bytes, b: bytes) -> float:
 # ---------------------------------------------------------------------------------------------------------
 
 # Digits not glued to a preceding letter or digit ("G7", "MH17" are names); "1,200", "2.5", "1 200" whole.
-_DIGIT_RUN = re.compile(r"(?<![^\W_])(?<![.,])\d+(?:(?:[.,]|[ \u00a0\u202f](?=\d{3}\b))\d+)*")
+# The look-behinds follow the first digit so that the scan jumps from digit to digit.
+_DIGIT_RUN = re.compile(r"\d(?<![^\W_]\d)(?<![.,]\d)\d*(?:(?:[.,]|[ \u00a0\u202f](?=\d{3}\b))\d+)*")
 
 _EN_NUMBERS = {
     "zero": 0, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
@@ -236,15 +285,25 @@ _NUMBER_WORDS: dict[str, int] = {**_EN_NUMBERS, **_slavic_number_words()}
 _SCALE_WORDS = {w: v for w, v in _NUMBER_WORDS.items() if v in _SCALES}
 
 
+def _ordinal_forms() -> dict[str, int]:
+    """Every Slavic ordinal stem with every adjective ending, as ``_word_number`` reads it."""
+    forms: dict[str, int] = {}
+    for stem in _SLAVIC_ORDINAL_STEMS:
+        for ending in _ADJECTIVE_ENDINGS:
+            word = stem + ending
+            for cut in (3, 4, 2, 1):  # the first split that reads as stem + ending decides, as it always has
+                if word[-cut:] in _ADJECTIVE_ENDINGS and word[:-cut] in _SLAVIC_ORDINAL_STEMS:
+                    forms[word] = _SLAVIC_ORDINAL_STEMS[word[:-cut]]
+                    break
+    return forms
+
+
+# Every word that reads as a number, so that one dictionary look-up (and one set test per text) does.
+_WORD_NUMBERS: dict[str, int] = {**_ordinal_forms(), **_NUMBER_WORDS}
+
+
 def _word_number(word: str) -> int | None:
-    value = _NUMBER_WORDS.get(word)
-    if value is not None:
-        return value
-    for cut in (3, 4, 2, 1):
-        stem, ending = word[:-cut], word[-cut:]
-        if ending in _ADJECTIVE_ENDINGS and stem in _SLAVIC_ORDINAL_STEMS:
-            return _SLAVIC_ORDINAL_STEMS[stem]
-    return None
+    return _WORD_NUMBERS.get(word)
 
 
 def _combine(values: list[int]) -> int:
@@ -267,6 +326,8 @@ def _canonical_number(value: float) -> str:
 
 
 def _parse_digit_run(run: str) -> list[float]:
+    if run.isdigit():
+        return [float(run)]
     groups = re.split(r"[.,\u00a0\u202f ]", run)
     seps = re.findall(r"[.,\u00a0\u202f ]", run)
     if not seps:
@@ -301,38 +362,61 @@ def _unit_after(folded: str, pos: int) -> str | None:
     return _UNITS.get(following.group(0)) if following else None
 
 
-def _numbers(text: str) -> list[tuple[float, str | None]]:
-    """Every number the text states, with the unit that follows it when it is one of a few known ones.
+# Words that can start or make up a spelled-out number: a text with none of them has no number words.
+_NUMBER_WORD_FORMS = frozenset(_WORD_NUMBERS) | _ONE_AND_HALF
+
+
+def _numbers(folded: str, words: Sequence[str], distinct: set[str]) -> list[tuple[float, str | None]]:
+    """Every number the folded text states, with the unit that follows it when it is one of a few known ones.
 
     Digits and number words (cardinal, collective, ordinal) in English, Russian and Ukrainian count alike,
     scale words apply ("4.9 million", "20 тысяч"), and "and a half" / "с половиной" adds one half.
+    ``words`` are the text's ``_WORD`` tokens in order and ``distinct`` the same as a set.
     """
-    folded = _fold(text)
     found: list[tuple[float, str | None]] = []
     for m in _DIGIT_RUN.finditer(folded):
         values = _parse_digit_run(m.group(0))
         end = m.end()
-        following = _WORD.match(folded, end + (1 if folded[end : end + 1] == " " else 0))
-        scale = _SCALE_WORDS.get(following.group(0), 1) if following else 1
+        after = folded[end : end + 1]
+        following = _WORD.match(folded, end + 1 if after == " " else end)
+        word = following.group(0) if following else ""
+        scale = _SCALE_WORDS.get(word, 1)
         if scale != 1 and following:
             values[-1] *= scale
-            end = following.end()
+            unit = _unit_after(folded, following.end())
+        elif after == "%" or folded[end : end + 2] == " %":
+            unit = "%"
+        elif after == "-":
+            unit = _unit_after(folded, end)
+        else:  # the word ``_unit_after`` would read is the one just matched
+            unit = _UNITS.get(word)
         found.extend((v, None) for v in values[:-1])
-        found.append((values[-1], _unit_after(folded, end)))
-    tokens = list(_WORD.finditer(folded))
-    words = [t.group(0) for t in tokens]
+        found.append((values[-1], unit))
+    if distinct.isdisjoint(_NUMBER_WORD_FORMS):
+        return found
+    percent = "%" in folded
+    ends: list[int] = []  # token end offsets, found only when a unit may follow a number word
+
+    def unit_after(last: int) -> str | None:
+        """The unit after the number words ending with token ``last``: the next token, or a percent sign."""
+        nonlocal ends
+        if not percent and (last + 1 >= len(words) or words[last + 1] not in _UNITS):
+            return None
+        ends = ends or [t.end() for t in _WORD.finditer(folded)]
+        return _unit_after(folded, ends[last])
+
     i = 0
     while i < len(words):
         if words[i] in _ONE_AND_HALF:
-            found.append((1.5, _unit_after(folded, tokens[i].end())))
+            found.append((1.5, unit_after(i)))
             i += 1
             continue
         run: list[int] = []
         j = i
         while j < len(words):
-            v = _word_number(words[j])
+            v = _WORD_NUMBERS.get(words[j])
             if v is None:
-                if run and words[j] == "and" and j + 1 < len(words) and _word_number(words[j + 1]):
+                if run and words[j] == "and" and j + 1 < len(words) and _WORD_NUMBERS.get(words[j + 1]):
                     j += 1
                     continue
                 break
@@ -347,7 +431,7 @@ def _numbers(text: str) -> list[tuple[float, str | None]]:
                 value += 0.5
                 j += len(tail)
                 break
-        found.append((value, _unit_after(folded, tokens[j - 1].end())))
+        found.append((value, unit_after(j - 1)))
         i = j
     return found
 
@@ -378,9 +462,18 @@ _DAY_PREPOSITIONS = frozenset(
 _WEEKDAYS = {_fold(form): day for day, forms in _WEEKDAY_FORMS.items() for form in forms}
 
 
-def _weekdays(words: Sequence[str]) -> set[int]:
+_WEEKDAY_WORDS = frozenset(
+    form + suffix for form in (*_WEEKDAYS, *_WEEKDAY_AFTER_PREPOSITION) for suffix in ("", "'s")
+)
+
+
+def _weekdays(words: Sequence[str], distinct: set[str]) -> set[int]:
     days: set[int] = set()
+    if distinct.isdisjoint(_WEEKDAY_WORDS):
+        return days
     for i, w in enumerate(words):
+        if w not in _WEEKDAY_WORDS:
+            continue
         base = w[:-2] if w.endswith("'s") else w
         if base in _WEEKDAYS:
             days.add(_WEEKDAYS[base])
@@ -454,6 +547,7 @@ def _is_cyrillic(word: str) -> bool:
     return any("\u0400" <= ch <= "\u04ff" for ch in word)
 
 
+@lru_cache(maxsize=16384)
 def name_key(word: str) -> str:
     """A loose phonetic key of a name in any script: ``name_key("Уиткоффом") == name_key("Witkoff")``."""
     word = _fold(word)
@@ -473,14 +567,103 @@ def name_key(word: str) -> str:
 
 
 _NAME_TOKEN = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)*")
+_LETTER = re.compile(r"[^\W\d_]")
 
 
-def _is_shouting_or_title_case(field: str) -> bool:
-    letters = [c for c in field if c.isalpha()]
-    if letters and sum(c.isupper() for c in letters) / len(letters) > 0.6:
+def _char_class(chars: Iterable[str]) -> str:
+    """A regex character class body for these characters, as ranges."""
+    codes = sorted(ord(c) for c in chars)
+    ranges: list[tuple[int, int]] = []
+    for code in codes:
+        if ranges and ranges[-1][1] == code - 1:
+            ranges[-1] = (ranges[-1][0], code)
+        else:
+            ranges.append((code, code))
+    return "".join(
+        re.escape(chr(a)) if a == b else f"{re.escape(chr(a))}-{re.escape(chr(b))}" for a, b in ranges
+    )
+
+
+_UPPER = _char_class(c for c in map(chr, range(0x10000)) if c.isupper() and _LETTER.match(c))
+# The ``_NAME_TOKEN`` tokens whose first letter is upper case, and those whose first letter is not. The
+# first letter comes before the look-behinds (no letter, nor letter + apostrophe, before it) so that the
+# scan jumps from candidate letter to candidate letter.
+_TOKEN_START = r"(?<![^\W\d_].)(?<![^\W\d_]['’].)"
+_CAPITALISED_TOKEN = re.compile(rf"[{_UPPER}]{_TOKEN_START}[^\W\d_]*(?:['’][^\W\d_]+)*")
+_OTHER_TOKEN = re.compile(rf"[^\W\d_]{_TOKEN_START}(?<![{_UPPER}])[^\W\d_]*(?:['’][^\W\d_]+)*")
+
+
+def _code_page_classes(encoding: str) -> tuple[bytes, bytes]:
+    """Bytes of a single-byte code page that are not letters, and those that are not upper-case letters."""
+    not_letter, not_upper = bytearray(), bytearray()
+    for byte in range(256):
+        try:
+            ch = bytes([byte]).decode(encoding)
+        except UnicodeDecodeError:
+            ch = ""
+        if not ch.isalpha():
+            not_letter.append(byte)
+        if not (ch.isalpha() and ch.isupper()):
+            not_upper.append(byte)
+    return bytes(not_letter), bytes(not_upper)
+
+
+_CODE_PAGE_CLASSES = {page: _code_page_classes(page) for page in ("cp1251", "cp1252")}
+
+
+def _mostly_upper_case(field: str) -> bool:
+    """More than 60% of the letters are capitals (counted with bytes.translate where a code page fits)."""
+    for page, (not_letter, not_upper) in _CODE_PAGE_CLASSES.items():
+        try:
+            data = field.encode(page)
+        except UnicodeEncodeError:
+            continue
+        letters = len(data.translate(None, not_letter))
+        return bool(letters) and len(data.translate(None, not_upper)) / letters > 0.6
+    letters_only = [c for c in field if c.isalpha()]
+    return bool(letters_only) and sum(c.isupper() for c in letters_only) / len(letters_only) > 0.6
+
+
+def _title_case(field: str, capitalised_long: int) -> bool:
+    """At least 4 words of 4+ letters, 70% of them capitalised (``capitalised_long`` already counted)."""
+    if capitalised_long < 3:
+        return False
+    other_long = 0
+    for m in _OTHER_TOKEN.finditer(field):
+        if m.end() - m.start() >= 4:
+            other_long += 1
+            if capitalised_long / (capitalised_long + other_long) < 0.7:
+                return False
+    total = capitalised_long + other_long
+    return total >= 4 and capitalised_long / total >= 0.7
+
+
+@lru_cache(maxsize=8192)
+def _is_title_word(token: str) -> bool:
+    """A generic title, function word, month or outlet: capitalised, yet no name."""
+    return _fold(token).split("'")[0] in _NAME_STOP
+
+
+_NAME_JOINERS = frozenset({" ", "-", "\u00a0"})
+_OPENER_LEAD_IN = frozenset(" \"'«“„‘(")
+_OPENER_AFTER = frozenset(".!?…:\n")
+_SENTENCE_CLOSERS = frozenset("\"'»”“)]")
+_SENTENCE_STOPS = frozenset(".!?…")
+
+
+def _after_sentence_end(field: str, pos: int) -> bool:
+    """True where a sentence ends just before ``pos`` (which starts a word): after newlines, or after
+    . ! ? … then any closing quotes or brackets, then whitespace."""
+    if pos == 0 or field[pos - 1] == "\n":
         return True
-    long_words = [w for w in _NAME_TOKEN.findall(field) if len(w) >= 4]
-    return len(long_words) >= 4 and sum(w[0].isupper() for w in long_words) / len(long_words) >= 0.7
+    if not field[pos - 1].isspace():
+        return False
+    pos -= 1
+    while pos > 0 and field[pos - 1].isspace():
+        pos -= 1
+    while pos > 0 and field[pos - 1] in _SENTENCE_CLOSERS:
+        pos -= 1
+    return pos > 0 and field[pos - 1] in _SENTENCE_STOPS
 
 
 def _names(fields: Iterable[str], excluded: frozenset[str]) -> set[str]:
@@ -488,37 +671,59 @@ def _names(fields: Iterable[str], excluded: frozenset[str]) -> set[str]:
     name), skipping lone sentence openers, generic titles and names the watchlist already matched."""
     keys: set[str] = set()
     for field in fields:
-        if _is_shouting_or_title_case(field):
+        capitalised = list(_CAPITALISED_TOKEN.finditer(field))
+        if not capitalised:
             continue
-        starts = {0} | {m.end() for m in _SENTENCE_END.finditer(field)}
-        run: list[re.Match[str]] = []
-        for m in _NAME_TOKEN.finditer(field):
+        if _mostly_upper_case(field):
+            continue
+        if _title_case(field, sum(1 for m in capitalised if m.end() - m.start() >= 4)):
+            continue
+        first: re.Match[str] | None = None
+        last: re.Match[str] | None = None
+        length = 0
+        for m in capitalised:
             token = m.group(0)
-            capitalised = (
-                token[0].isupper() and len(token) >= 3 and _fold(token).split("'")[0] not in _NAME_STOP
-            )
-            if capitalised and run and field[run[-1].end() : m.start()] in (" ", "-", "\u00a0"):
-                run.append(m)
+            if len(token) < 3 or _is_title_word(token):
+                if first is not None and last is not None:
+                    _add_name(keys, field, first, last, length, excluded)
+                first = last = None
                 continue
-            if run:
-                _add_name(keys, field, run, starts, excluded)
-            run = [m] if capitalised else []
-        if run:
-            _add_name(keys, field, run, starts, excluded)
+            if last is not None and field[last.end() : m.start()] in _NAME_JOINERS:
+                last = m
+                length += 1
+                continue
+            if first is not None and last is not None:
+                _add_name(keys, field, first, last, length, excluded)
+            first = last = m
+            length = 1
+        if first is not None and last is not None:
+            _add_name(keys, field, first, last, length, excluded)
     return keys
 
 
 def _add_name(
-    keys: set[str], field: str, run: list[re.Match[str]], starts: set[int], excluded: frozenset[str]
+    keys: set[str],
+    field: str,
+    first: re.Match[str],
+    last: re.Match[str],
+    length: int,
+    excluded: frozenset[str],
 ) -> None:
-    first, last = run[0], run[-1]
-    before = field[: first.start()].rstrip(" \"'«“„‘(")
-    opener = first.start() in starts or not before or before.endswith((".", "!", "?", "…", ":", "\n"))
-    if opener and len(run) == 1 and field[last.end() : last.end() + 1] != ":":
-        return
+    """Add the key of one run of capitalised words, unless it is a lone word opening a sentence."""
+    if length == 1 and field[last.end() : last.end() + 1] != ":":
+        pos = first.start()
+        while pos > 0 and field[pos - 1] in _OPENER_LEAD_IN:
+            pos -= 1
+        if pos == 0 or field[pos - 1] in _OPENER_AFTER or _after_sentence_end(field, first.start()):
+            return
     key = name_key(last.group(0))
     if len(key) >= 3 and key not in excluded:  # two-letter skeletons (Peace, Kyiv) say too little
         keys.add(key)
+
+
+@lru_cache(maxsize=4096)
+def _alias_name_keys(phrase: str) -> frozenset[str]:
+    return frozenset(key for word in _NAME_TOKEN.findall(phrase.replace("*", "")) if (key := name_key(word)))
 
 
 def _phrase_keys(match: Match) -> frozenset[str]:
@@ -526,10 +731,7 @@ def _phrase_keys(match: Match) -> frozenset[str]:
     keys: set[str] = set()
     for span in match.spans:
         if span.target in match.actors:
-            for word in _NAME_TOKEN.findall(span.phrase.replace("*", "")):
-                key = name_key(word)
-                if key:
-                    keys.add(key)
+            keys |= _alias_name_keys(span.phrase)
     return frozenset(keys)
 
 
@@ -561,10 +763,10 @@ def _quotes(text: str) -> set[int]:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StoryFingerprint:
-    """What ``same_event`` compares: lexical signature plus language-independent evidence of one item."""
+    """What ``same_event`` compares: lexical evidence plus language-independent evidence of one item."""
 
-    signature: bytes  # SIGNATURE_HASHES one-byte MinHash values over title + lead word pairs (b"" if no text)
-    wording: bytes  # WORDING_HASHES one-byte MinHash values over the stems of title + lead
+    signature: bytes  # sorted distinct 16-bit hashes of title + lead stem pairs, little-endian (b"": no text)
+    wording: bytes  # sorted distinct 16-bit hashes of the stems of title + lead, little-endian
     actors: frozenset[str] = frozenset()
     topics: frozenset[str] = frozenset()
     numbers: frozenset[str] = frozenset()  # telling numbers, canonical decimal text ("150", "2.5")
@@ -578,14 +780,6 @@ class StoryFingerprint:
     dated: bool = True  # False when the publication time is an estimate (no date in the feed)
 
 
-def _interned(values: Iterable[str]) -> frozenset[str]:
-    # A window holds many fingerprints naming the same actors, numbers and names: share the strings.
-    return frozenset(sys.intern(v) for v in values) or _NO_STRINGS
-
-
-_NO_STRINGS: frozenset[str] = frozenset()
-
-
 def _exact_key(kind: str, value: str) -> int:
     return int.from_bytes(blake2b(f"{kind}:{value}".encode(), digest_size=8).digest(), "little")
 
@@ -593,10 +787,17 @@ def _exact_key(kind: str, value: str) -> int:
 def fingerprint_item(item: Item, match: Match) -> StoryFingerprint:
     """The story fingerprint of a normalised item, with the watchlist match the classifier gave it."""
     summary = _plain_summary(item.summary)
-    full = f"{item.title}\n{summary}"
-    stems = _lead_stems(item.title, summary)
-    pairs = {f"{a} {b}" for a, b in itertools.pairwise(stems)}
-    stated = _numbers(full)
+    # Fold and split once; the lead, the numbers and the weekdays all read these.
+    folded_title, folded_summary = _fold(item.title), _fold(summary)
+    lead_end = _lead_end(folded_summary)
+    title_words = _WORD.findall(folded_title)
+    lead_words = _WORD.findall(folded_summary, 0, lead_end)
+    words = title_words + lead_words + _WORD.findall(folded_summary, lead_end)
+    distinct = set(words)
+    stopwords = _STOPWORDS
+    stems = [w[:_STEM_CHARS] for w in title_words if w not in stopwords]
+    stems += [w[:_STEM_CHARS] for w in lead_words if w not in stopwords]
+    stated = _numbers(f"{folded_title}\n{folded_summary}", words, distinct)
     numbers = {_canonical_number(v) for v, _unit in stated if not _is_minor_number(v)}
     minor = {_canonical_number(v) for v, _unit in stated if _is_minor_number(v)} - numbers
     quantities = {
@@ -605,17 +806,18 @@ def fingerprint_item(item: Item, match: Match) -> StoryFingerprint:
     exact = {_exact_key("hash", item.content_hash)} if item.content_hash else set()
     if item.url:
         exact.add(_exact_key("url", item.url))
+    pair_hashes, stem_hashes = _lexical_hashes(stems)
     return StoryFingerprint(
-        signature=_signature(pairs, SIGNATURE_HASHES),
-        wording=_signature(set(stems), WORDING_HASHES),
-        actors=_interned(match.actors),
-        topics=_interned(match.topics),
-        numbers=_interned(numbers),
-        minor_numbers=_interned(minor),
-        quantities=_interned(quantities),
-        weekdays=frozenset(_weekdays(_words(full))),
-        names=_interned(_names((item.title, summary), _phrase_keys(match))),
-        quotes=frozenset(_quotes(full)),
+        signature=_pack_u16(pair_hashes),
+        wording=_pack_u16(stem_hashes),
+        actors=frozenset(match.actors),
+        topics=frozenset(match.topics),
+        numbers=frozenset(numbers),
+        minor_numbers=frozenset(minor),
+        quantities=frozenset(quantities),
+        weekdays=frozenset(_weekdays(words, distinct)),
+        names=frozenset(_names((item.title, summary), _phrase_keys(match))),
+        quotes=frozenset(_quotes(f"{item.title}\n{summary}")),
         exact=frozenset(exact),
         published=item.published.astimezone(UTC),
         dated=not item.published_estimated,
@@ -623,14 +825,33 @@ def fingerprint_item(item: Item, match: Match) -> StoryFingerprint:
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Storage encoding: version byte, then fields in a fixed order, varint-prefixed
+# Storage encoding. Version 2: a fixed header (version, flags, publication time in microseconds, the byte
+# lengths of the two hash arrays), the hash arrays, then the string sets (numbers, quantities, names, minor
+# numbers, actors, topics; "\x00"-joined, or length-prefixed when an element holds a NUL) and the integer
+# sets (weekdays, quotes, exact) as varints. Version 1 (b-bit MinHash signatures) still
+# decodes, without its lexical part, which no longer compares with the hash sets.
 # ---------------------------------------------------------------------------------------------------------
 
-_FORMAT_VERSION = 1
+_FORMAT_VERSION = 2
+_FORMAT_V1 = 1
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+_HEADER = struct.Struct("<BBqII")
+_HASH_SIZES = struct.Struct("<II")  # the header's last two fields
+_U32 = struct.Struct("<I")
+_DATED = 1
+# The index keeps each entry's publication time as microseconds << 2 | states numbers << 1 | dated.
+_STAMP_SHIFT = 2
+_STATES_NUMBERS = 2
+
+
+def _micros(moment: datetime) -> int:
+    return (moment - _EPOCH) // _MICROSECOND
 
 
 def _put_varint(out: bytearray, n: int) -> None:
+    if n < 0:
+        raise StorageError(f"cannot store the negative number {n} in a story fingerprint")
     while True:
         byte = n & 0x7F
         n >>= 7
@@ -642,8 +863,17 @@ def _put_varint(out: bytearray, n: int) -> None:
 
 
 def _put_strings(out: bytearray, values: frozenset[str]) -> None:
-    _put_varint(out, len(values))
-    for v in sorted(values):
+    ordered = sorted(values)
+    joined = "\x00".join(ordered)
+    if joined.count("\x00") == len(ordered) - 1 or not ordered:
+        _put_varint(out, len(ordered) << 1)
+        if ordered:
+            raw = joined.encode()
+            _put_varint(out, len(raw))
+            out += raw
+        return
+    _put_varint(out, len(ordered) << 1 | 1)
+    for v in ordered:
         raw = v.encode()
         _put_varint(out, len(raw))
         out += raw
@@ -657,14 +887,19 @@ def _put_ints(out: bytearray, values: frozenset[int]) -> None:
 
 def encode_fingerprint(fp: StoryFingerprint) -> bytes:
     """Compact, versioned bytes for ``StoryCandidate.fingerprint``; ``decode_fingerprint`` reverses it."""
-    out = bytearray([_FORMAT_VERSION])
-    micros = (fp.published - _EPOCH) // timedelta(microseconds=1)
-    _put_varint(out, (micros << 1) ^ (micros >> 63))  # zig-zag keeps pre-1970 dates small too
-    out.append(1 if fp.dated else 0)
-    for signature in (fp.signature, fp.wording):
-        _put_varint(out, len(signature))
-        out += signature
-    for strings in (fp.actors, fp.topics, fp.numbers, fp.minor_numbers, fp.quantities, fp.names):
+    out = bytearray(
+        _HEADER.pack(
+            _FORMAT_VERSION,
+            _DATED if fp.dated else 0,
+            _micros(fp.published),
+            len(fp.signature),
+            len(fp.wording),
+        )
+    )
+    out += fp.signature
+    out += fp.wording
+    # Numbers first: the index reads them alone to rule out look-alikes that state other numbers.
+    for strings in (fp.numbers, fp.quantities, fp.names, fp.minor_numbers, fp.actors, fp.topics):
         _put_strings(out, strings)
     for ints in (fp.weekdays, fp.quotes, fp.exact):
         _put_ints(out, ints)
@@ -674,9 +909,9 @@ def encode_fingerprint(fp: StoryFingerprint) -> bytes:
 class _Reader:
     __slots__ = ("data", "pos")
 
-    def __init__(self, data: bytes) -> None:
+    def __init__(self, data: bytes, pos: int) -> None:
         self.data = data
-        self.pos = 0
+        self.pos = pos
 
     def byte(self) -> int:
         if self.pos >= len(self.data):
@@ -703,8 +938,8 @@ class _Reader:
         self.pos += size
         return chunk
 
-    def strings(self) -> frozenset[str]:
-        return _interned(self.raw(self.varint()).decode() for _ in range(self.varint()))
+    def prefixed_strings(self, count: int) -> frozenset[str]:
+        return frozenset(self.raw(self.varint()).decode() for _ in range(count))
 
     def ints(self) -> frozenset[int]:
         return frozenset(self.varint() for _ in range(self.varint()))
@@ -712,24 +947,123 @@ class _Reader:
 
 def decode_fingerprint(data: bytes) -> StoryFingerprint:
     """The fingerprint ``encode_fingerprint`` stored; raises StorageError on unreadable bytes."""
-    if not data or data[0] != _FORMAT_VERSION:
-        version = data[0] if data else None
-        raise StorageError(f"stored story fingerprint has unknown format version {version}; re-run classify")
-    reader = _Reader(data)
-    reader.pos = 1
+    version = data[0] if data else None
     try:
-        zigzag = reader.varint()
-        micros = (zigzag >> 1) ^ -(zigzag & 1)
-        published = _EPOCH + timedelta(microseconds=micros)
-        dated = reader.byte() == 1
-        signature = reader.raw(reader.varint())
-        wording = reader.raw(reader.varint())
-        actors, topics, numbers, minor, quantities, names = (reader.strings() for _ in range(6))
-        weekdays, quotes, exact = (reader.ints() for _ in range(3))
-    except (ValueError, OverflowError, UnicodeDecodeError) as e:
+        if version == _FORMAT_VERSION:
+            return _decode_v2(data)
+        if version == _FORMAT_V1:
+            return _decode_v1(data)
+    except (ValueError, IndexError, OverflowError, UnicodeDecodeError, struct.error) as e:
         raise StorageError(f"stored story fingerprint is unreadable ({e}); re-run classify") from e
-    if reader.pos != len(data):
+    raise StorageError(f"stored story fingerprint has unknown format version {version}; re-run classify")
+
+
+def _varint(data: bytes, pos: int) -> tuple[int, int]:
+    """The varint at ``pos`` and the position after it."""
+    b = data[pos]
+    if b < 0x80:
+        return b, pos + 1
+    n = shift = 0
+    while True:
+        b = data[pos]
+        pos += 1
+        n |= (b & 0x7F) << shift
+        if not b & 0x80:
+            return n, pos
+        shift += 7
+        if shift > 140:
+            raise ValueError("varint too long")
+
+
+def _chunk(data: bytes, pos: int, size: int) -> tuple[bytes, int]:
+    end = pos + size
+    if end > len(data):
+        raise ValueError("truncated")
+    return data[pos:end], end
+
+
+def _read_strings(data: bytes, pos: int) -> tuple[frozenset[str], int]:
+    """The version 2 string set at ``pos`` and the position after it."""
+    head = data[pos]
+    if head < 0x80:
+        pos += 1
+    else:
+        head, pos = _varint(data, pos)
+    count = head >> 1
+    if head & 1:  # length-prefixed: some element holds a NUL
+        values = []
+        for _ in range(count):
+            size, pos = _varint(data, pos)
+            raw, pos = _chunk(data, pos, size)
+            values.append(raw.decode())
+        return frozenset(values), pos
+    if not count:
+        return frozenset(), pos
+    size = data[pos]
+    if size < 0x80:
+        pos += 1
+    else:
+        size, pos = _varint(data, pos)
+    raw, pos = _chunk(data, pos, size)
+    parts = raw.decode().split("\x00")
+    if len(parts) != count:
+        raise ValueError("a string set does not hold the count it states")
+    return frozenset(parts), pos
+
+
+def _read_ints(data: bytes, pos: int) -> tuple[list[int], int]:
+    """The version 2 integer set at ``pos`` and the position after it."""
+    count, pos = _varint(data, pos)
+    values = []
+    for _ in range(count):
+        value, pos = _varint(data, pos)
+        values.append(value)
+    return values, pos
+
+
+def _skip_strings(data: bytes, pos: int) -> int:
+    """The position after the version 2 string set at ``pos``."""
+    head, pos = _varint(data, pos)
+    if head & 1:
+        for _ in range(head >> 1):
+            size, pos = _varint(data, pos)
+            pos += size
+    elif head:
+        size, pos = _varint(data, pos)
+        pos += size
+    return pos
+
+
+def _record_traits(data: bytes, stamp: int) -> _Traits:
+    """The conflict traits of a version 2 record without decoding the rest (``stamp`` as the index keeps
+    it)."""
+    signature_size, wording_size = _HASH_SIZES.unpack_from(data, _HEADER.size - _HASH_SIZES.size)
+    numbers, pos = _read_strings(data, _HEADER.size + signature_size + wording_size)
+    quantities, pos = _read_strings(data, pos)
+    for _ in range(4):  # names, minor numbers, actors, topics
+        pos = _skip_strings(data, pos)
+    weekdays, pos = _read_ints(data, pos)
+    return stamp >> _STAMP_SHIFT, bool(stamp & _DATED), numbers, quantities, frozenset(weekdays)
+
+
+def _decode_v2(data: bytes) -> StoryFingerprint:
+    _version, flags, micros, signature_size, wording_size = _HEADER.unpack_from(data)
+    if flags & ~_DATED:
+        raise ValueError(f"unknown flags {flags}")
+    signature, pos = _chunk(data, _HEADER.size, signature_size)
+    wording, pos = _chunk(data, pos, wording_size)
+    strings: list[frozenset[str]] = []
+    for _ in range(6):
+        values, pos = _read_strings(data, pos)
+        strings.append(values)
+    ints: list[frozenset[int]] = []
+    for _ in range(3):
+        values_int, pos = _read_ints(data, pos)
+        ints.append(frozenset(values_int))
+    if pos != len(data):
         raise StorageError("stored story fingerprint has trailing or misaligned bytes; re-run classify")
+    numbers, quantities, names, minor, actors, topics = strings
+    weekdays, quotes, exact = ints
     return StoryFingerprint(
         signature=signature,
         wording=wording,
@@ -738,10 +1072,43 @@ def decode_fingerprint(data: bytes) -> StoryFingerprint:
         numbers=numbers,
         minor_numbers=minor,
         quantities=quantities,
-        weekdays=frozenset(weekdays),
+        weekdays=weekdays,
         names=names,
-        quotes=frozenset(quotes),
-        exact=frozenset(exact),
+        quotes=quotes,
+        exact=exact,
+        published=_EPOCH + timedelta(microseconds=micros),
+        dated=bool(flags & _DATED),
+    )
+
+
+def _decode_v1(data: bytes) -> StoryFingerprint:
+    """Version 1: varint-prefixed fields. Its MinHash signatures are dropped: they do not compare with the
+    hash sets of version 2, while its facts still do."""
+    reader = _Reader(data, 1)
+    zigzag = reader.varint()
+    micros = (zigzag >> 1) ^ -(zigzag & 1)
+    published = _EPOCH + timedelta(microseconds=micros)
+    dated = reader.byte() == 1
+    reader.raw(reader.varint())
+    reader.raw(reader.varint())
+    actors, topics, numbers, minor, quantities, names = (
+        reader.prefixed_strings(reader.varint()) for _ in range(6)
+    )
+    weekdays, quotes, exact = (reader.ints() for _ in range(3))
+    if reader.pos != len(data):
+        raise StorageError("stored story fingerprint has trailing or misaligned bytes; re-run classify")
+    return StoryFingerprint(
+        signature=b"",
+        wording=b"",
+        actors=actors,
+        topics=topics,
+        numbers=numbers,
+        minor_numbers=minor,
+        quantities=quantities,
+        weekdays=weekdays,
+        names=names,
+        quotes=quotes,
+        exact=exact,
         published=published,
         dated=dated,
     )
@@ -806,17 +1173,32 @@ def _number_agreement(a: frozenset[str], b: frozenset[str]) -> float:
     return len(a & b) / min(len(a), len(b))
 
 
+# What conflicts are judged on: publication time (microseconds), dated, numbers, quantities, weekdays.
+_Traits = tuple[int, bool, frozenset[str], frozenset[str], frozenset[int]]
+
+
+def _traits(fp: StoryFingerprint) -> _Traits:
+    return _micros(fp.published), fp.dated, fp.numbers, fp.quantities, fp.weekdays
+
+
 def _conflicts(a: StoryFingerprint, b: StoryFingerprint, window: timedelta) -> tuple[str, ...]:
+    return _conflicts_between(_traits(a), _traits(b), window // _MICROSECOND)
+
+
+def _conflicts_between(a: _Traits, b: _Traits, window_us: int) -> tuple[str, ...]:
+    """What two reports disagree on: a time gap beyond the window, telling numbers, durations, weekdays."""
+    a_time, a_dated, a_numbers, a_quantities, a_weekdays = a
+    b_time, b_dated, b_numbers, b_quantities, b_weekdays = b
     found: list[str] = []
-    if a.dated and b.dated and abs(a.published - b.published) > window:
+    if a_dated and b_dated and abs(a_time - b_time) > window_us:
         found.append("time")
-    if a.numbers and b.numbers and not (a.numbers & b.numbers):
+    if a_numbers and b_numbers and a_numbers.isdisjoint(b_numbers):
         found.append("numbers")
-    if a.quantities and b.quantities:
-        units_a, units_b = _units(a.quantities), _units(b.quantities)
+    if a_quantities and b_quantities:
+        units_a, units_b = _units(a_quantities), _units(b_quantities)
         if any(not (units_a[u] & units_b[u]) for u in units_a.keys() & units_b.keys()):
             found.append("durations")
-    if a.weekdays and b.weekdays and not (a.weekdays & b.weekdays):
+    if a_weekdays and b_weekdays and a_weekdays.isdisjoint(b_weekdays):
         found.append("weekday")
     return tuple(found)
 
@@ -831,8 +1213,19 @@ def compare_fingerprints(
     specific fact (number, duration, name, quote, weekday, or clearly related wording) and enough
     weighted evidence overall.
     """
-    lexical = lexical_similarity(a.signature, b.signature)
-    wording = lexical_similarity(a.wording, b.wording)
+    return _weigh(
+        a,
+        b,
+        window=window,
+        lexical=lexical_similarity(a.signature, b.signature),
+        wording=lexical_similarity(a.wording, b.wording),
+    )
+
+
+def _weigh(
+    a: StoryFingerprint, b: StoryFingerprint, *, window: timedelta, lexical: float, wording: float
+) -> StoryEvidence:
+    """``compare_fingerprints`` with the two text similarities already measured."""
     shared_actors = a.actors & b.actors
     actors = _jaccard(a.actors, b.actors)
     topics = _jaccard(a.topics, b.topics)
@@ -912,77 +1305,253 @@ def same_event(a: StoryFingerprint, b: StoryFingerprint) -> bool:
 # The story index
 # ---------------------------------------------------------------------------------------------------------
 
+# Kinds of index keys. Exact keys make a candidate by themselves; near-duplicate bands do once the texts
+# prove similar; fact keys (quotes, telling numbers, durations, names, weekday within the same actor set)
+# do for items that share most actors; actor keys feed a bounded scan of the rarest shared actors, for
+# retold stories that share actors and wording but no single fact.
+_EXACT, _QUOTE, _ANCHOR, _NUMBER, _QUANTITY, _NAME, _WEEKDAY, _ACTOR = range(8)
 
-_STRONG, _FACT, _ACTOR = 0, 1, 2
+
+_BIN_SHIFT = 16 - (_BINS - 1).bit_length()
 
 
-def _retrieval_keys(fp: StoryFingerprint) -> Iterator[tuple[bytes, int]]:
-    """Index keys of a fingerprint with their kind.
+def _bands(signature: bytes) -> list[int]:
+    """Near-duplicate retrieval keys: a one-permutation MinHash of the pair hashes (the smallest in each of
+    ``_BINS`` bins, an empty bin borrowing from the next full one) cut into bands of ``_BAND_BINS`` bins.
+    Texts with pair Jaccard J share a band with probability 1 - (1 - J**_BAND_BINS) ** bands, and one
+    common phrase alone never makes two texts share one."""
+    values = _unpack_u16(signature)
+    size = len(values)
+    if not size:
+        return []
+    tops = bytes(v >> _BIN_SHIFT for v in values)  # bins in order: a signature is sorted
+    sketch = []
+    for b in range(_BINS):  # a bin's smallest value is its first
+        i = tops.find(b)
+        sketch.append(values[i] if i >= 0 else -1)
+    if -1 in sketch:  # an empty bin takes the next full bin's value, tagged with how far it looked
+        smallest = sketch[:]
+        borrowed = distance = 0
+        for b in range(2 * _BINS - 1, -1, -1):  # twice round, backwards: each empty bin meets a full one
+            if smallest[b % _BINS] >= 0:
+                borrowed, distance = smallest[b % _BINS], 0
+            else:
+                distance += 1
+            if b < _BINS:
+                sketch[b] = borrowed | distance << 16
+    return [
+        hash((_ANCHOR, band, *sketch[band * _BAND_BINS : (band + 1) * _BAND_BINS]))
+        for band in range(_BINS // _BAND_BINS)
+    ]
 
-    Strong keys (LSH bands of the word-pair signature, exact keys, quotes) make a candidate by themselves.
-    Fact keys (telling numbers, durations, names, weekday within the same actor set) do too while they
-    are rare enough. Actor keys feed a bounded scan of the rarest shared actors, for retold stories that
-    share actors and wording but no single rare fact.
-    """
-    if fp.signature:
-        width = _BAND_ROWS
-        for band in range(min(_BANDS, len(fp.signature) // width)):
-            yield bytes([band]) + fp.signature[band * width : (band + 1) * width], _STRONG
-    for x in fp.exact:
-        yield b"X" + x.to_bytes(8, "little"), _STRONG
-    for q in fp.quotes:
-        yield b"Q" + q.to_bytes(4, "little"), _STRONG
-    for n in fp.numbers:
-        yield b"N" + n.encode(), _FACT
-    for quantity in fp.quantities:
-        yield b"U" + quantity.encode(), _FACT
-    for name in fp.names:
-        yield b"K" + name.encode(), _FACT
+
+def _fact_keys(fp: StoryFingerprint) -> list[int]:
+    return _facts_keys(fp.actors, fp.quotes, fp.numbers, fp.quantities, fp.names, fp.weekdays)
+
+
+def _facts_keys(
+    actors: frozenset[str],
+    quotes: Iterable[int],
+    numbers: Iterable[str],
+    quantities: Iterable[str],
+    names: Iterable[str],
+    weekdays: Iterable[int],
+) -> list[int]:
+    keys = [hash((_QUOTE, q)) for q in quotes]
+    keys += [hash((_NUMBER, n)) for n in numbers]
+    keys += [hash((_QUANTITY, q)) for q in quantities]
+    keys += [hash((_NAME, n)) for n in names]
+    if actors:
+        keys += [hash((_WEEKDAY, day, actors)) for day in weekdays]
+    return keys
+
+
+def _posting_keys(fp: StoryFingerprint) -> set[int]:
+    """Every index key of a fingerprint (in-process hashes: the index is rebuilt at each start). Facts and
+    actors only count for items that name actors, so only those are indexed by them."""
+    keys = set(_bands(fp.signature))
+    keys.update(hash((_EXACT, x)) for x in fp.exact)
     if fp.actors:
-        actor_set = "\x00".join(sorted(fp.actors)).encode()
-        for day in fp.weekdays:
-            yield b"W" + bytes([day]) + actor_set, _FACT
-    for actor in fp.actors:
-        yield b"A" + actor.encode(), _ACTOR
+        keys.update(_fact_keys(fp))
+        keys.update(hash((_ACTOR, actor)) for actor in fp.actors)
+    return keys
 
 
-def _may_match(a: StoryFingerprint, b: StoryFingerprint) -> bool:
-    """Cheap gate for candidates found through facts or actors (near-duplicates come through LSH buckets):
-    the necessary condition of ``compare_fingerprints`` for joining on evidence."""
-    shared = len(a.actors & b.actors)
-    if shared == 0 or 2 * shared < len(a.actors | b.actors):
-        return False
-    return (
-        not a.numbers.isdisjoint(b.numbers)
-        or not a.quantities.isdisjoint(b.quantities)
-        or not a.names.isdisjoint(b.names)
-        or not a.quotes.isdisjoint(b.quotes)
-        or not a.weekdays.isdisjoint(b.weekdays)
-        or lexical_similarity(a.wording, b.wording) >= _WORDING_RELATED
-    )
+def _record_keys(data: bytes) -> set[int]:
+    """``_posting_keys`` of the fingerprint a version 2 record holds, read without decoding all of it."""
+    signature_size, wording_size = _HASH_SIZES.unpack_from(data, _HEADER.size - _HASH_SIZES.size)
+    keys = set(_bands(data[_HEADER.size : _HEADER.size + signature_size]))
+    pos = _HEADER.size + signature_size + wording_size
+    numbers, pos = _read_strings(data, pos)
+    quantities, pos = _read_strings(data, pos)
+    names, pos = _read_strings(data, pos)
+    pos = _skip_strings(data, pos)  # minor numbers
+    actors, pos = _read_strings(data, pos)
+    pos = _skip_strings(data, pos)  # topics
+    weekdays, pos = _read_ints(data, pos)
+    quotes, pos = _read_ints(data, pos)
+    exact, pos = _read_ints(data, pos)
+    keys.update(hash((_EXACT, x)) for x in exact)
+    if actors:
+        keys.update(_facts_keys(actors, quotes, numbers, quantities, names, weekdays))
+        keys.update(hash((_ACTOR, actor)) for actor in actors)
+    return keys
 
 
-@dataclass(frozen=True, slots=True)
-class _Entry:
-    story_key: str
-    fp: StoryFingerprint
+_ID_BITS = 40  # entry ids; with the 24 key bits below they fill one unsigned 64-bit word
+_ID_MASK = (1 << _ID_BITS) - 1
+_ID_SPAN = 1 << _ID_BITS
+_KEY_BUCKET_BITS = 16
+_KEY_BUCKET_MASK = (1 << _KEY_BUCKET_BITS) - 1
+_KEY_REST_MASK = (1 << (64 - _ID_BITS)) - 1
+_SMALL_BUCKET = 512  # a linear search of this many words costs no more than a binary one from Python
+
+
+class _Postings:
+    """Which entries hold which key, as sorted 64-bit words (24 more key bits over a 40-bit entry id), one
+    array per 16 low key bits: about 9 bytes a posting, where a dictionary entry and its objects take ~80.
+    Entry ids grow with time, so a key's newest entries are the end of its run."""
+
+    __slots__ = ("_buckets",)
+
+    def __init__(self) -> None:
+        self._buckets: dict[int, array[int]] = {}
+
+    def add(self, key: int, entry: int) -> None:
+        word = ((key >> _KEY_BUCKET_BITS) & _KEY_REST_MASK) << _ID_BITS | entry
+        bucket = self._buckets.get(key & _KEY_BUCKET_MASK)
+        if bucket is None:
+            self._buckets[key & _KEY_BUCKET_MASK] = array("Q", (word,))
+        elif word > bucket[-1]:
+            bucket.append(word)
+        else:
+            bucket.insert(bisect_right(bucket, word), word)
+
+    def _span(self, key: int) -> tuple[array[int], int, int] | None:
+        bucket = self._buckets.get(key & _KEY_BUCKET_MASK)
+        if bucket is None:
+            return None
+        low = ((key >> _KEY_BUCKET_BITS) & _KEY_REST_MASK) << _ID_BITS
+        start = bisect_left(bucket, low)
+        end = bisect_left(bucket, low + _ID_SPAN, start)
+        return (bucket, start, end) if end > start else None
+
+    def count(self, key: int) -> int:
+        """How many entries hold ``key``."""
+        span = self._span(key)
+        return span[2] - span[1] if span else 0
+
+    def newest(self, key: int, limit: int) -> list[int]:
+        """The (at most ``limit``) newest entries holding ``key``."""
+        bucket = self._buckets.get(key & _KEY_BUCKET_MASK)
+        if bucket is None:
+            return []
+        low = ((key >> _KEY_BUCKET_BITS) & _KEY_REST_MASK) << _ID_BITS
+        end = bisect_left(bucket, low + _ID_SPAN)
+        start = bisect_left(bucket, low, max(0, end - limit), end)
+        return list(map(_ID_MASK.__and__, bucket[start:end]))
+
+    def holds(self, key: int, entry: int) -> bool:
+        """True when ``entry`` holds ``key``."""
+        bucket = self._buckets.get(key & _KEY_BUCKET_MASK)
+        if bucket is None:
+            return False
+        word = ((key >> _KEY_BUCKET_BITS) & _KEY_REST_MASK) << _ID_BITS | entry
+        i = bisect_left(bucket, word)
+        return i < len(bucket) and bucket[i] == word
+
+    def remove(self, entry: int, keys: Iterable[int], deferred: dict[int, list[int]]) -> None:
+        """Drop the postings of ``entry``: at once from small buckets, into ``deferred`` for large ones
+        (``remove_deferred`` then touches each large bucket once)."""
+        buckets = self._buckets
+        for key in keys:
+            low = key & _KEY_BUCKET_MASK
+            word = ((key >> _KEY_BUCKET_BITS) & _KEY_REST_MASK) << _ID_BITS | entry
+            bucket = buckets[low]
+            if len(bucket) > _SMALL_BUCKET:
+                deferred.setdefault(low, []).append(word)
+            elif len(bucket) == 1:
+                del buckets[low]
+            else:
+                bucket.remove(word)
+
+    def remove_deferred(self, deferred: dict[int, list[int]]) -> None:
+        """Drop the postings ``remove`` deferred, each large bucket in one pass."""
+        for low, words in deferred.items():
+            bucket = self._buckets[low]
+            if len(words) * 8 >= len(bucket):
+                gone = set(words)
+                bucket = array("Q", itertools.filterfalse(gone.__contains__, bucket))
+                self._buckets[low] = bucket
+            else:
+                _delete_sorted(bucket, words)
+            if not bucket:
+                del self._buckets[low]
+
+
+def _delete_sorted(bucket: array[int], words: list[int]) -> None:
+    """Delete ``words`` from the sorted ``bucket``, a run of neighbours at a time (the oldest postings of
+    a popular key sit side by side)."""
+    positions = []
+    for word in sorted(words):
+        i = bisect_left(bucket, word)
+        if i < len(bucket) and bucket[i] == word:
+            positions.append(i)
+    end = start = -1
+    for i in reversed(positions):
+        if i == start - 1:
+            start = i
+            continue
+        if end >= 0:
+            del bucket[start : end + 1]
+        start = end = i
+    if end >= 0:
+        del bucket[start : end + 1]
+
+
+def _shared_fraction(mine: set[int], theirs: array[int]) -> float:
+    """Jaccard similarity of a hash set and a hash array of distinct values (as fingerprints hold them),
+    without building a second set."""
+    shared = len(mine.intersection(theirs))
+    return shared / (len(mine) + len(theirs) - shared) if shared else 0.0
+
+
+_BAND_POSTINGS = 16  # newest entries followed per band: a much-syndicated story's latest copies
+_FACT_POSTINGS = 12  # newest entries followed per fact key: a big event's latest reports
+_SLICE_US = 15 * 60 * 10**6  # entries are kept in quarter-hour slices of publication time for eviction
+_DECODED_KEPT = 2048  # decoded fingerprints kept for later look-ups: a story being joined is compared often
+_SIGNATURE_AT = _HEADER.size
+_MAX_GATED = 32  # candidates sharing facts put through the cheap gates per look-up
+# How a candidate was found, best first.
+_EXACT_MATCH, _NEAR_DUPLICATE, _SHARED_FACTS, _RETOLD = range(4)
 
 
 class StoryIndex:
     """In-memory index of the story window: which story, if any, a new fingerprint belongs to.
 
-    Look-ups never scan the window: candidates come from LSH buckets, exact and quote keys, postings of
-    rare facts and a bounded scan of the rarest shared actors; only those are compared.
+    Each entry is held as its storage encoding plus a few machine words. Look-ups never scan the window:
+    candidates come from exact and quote keys, near-duplicate anchors, the newest postings of shared facts
+    and a bounded scan of the rarest shared actors; cheap gates (time, actors, text similarity) drop most,
+    and only the most promising are weighed in full. Entries are evicted by quarter-hour slices of
+    publication time, so eviction costs what it drops.
     """
 
     def __init__(self, *, window: timedelta = _DEFAULT_WINDOW) -> None:
         self._window = window
-        self._entries: dict[int, _Entry] = {}
-        # A key held by one entry maps to its id, by more to a list: most LSH buckets hold one entry.
-        self._postings: dict[bytes, int | list[int]] = {}
-        self._members: dict[str, list[int]] = {}
-        self._by_time: list[tuple[datetime, int]] = []
-        self._next_id = 0
+        self._window_us = window // _MICROSECOND
+        self._postings = _Postings()
+        # Entry ids only grow; slot i holds entry ``_base + i`` (None once evicted) until the front is cut.
+        self._base = 0
+        self._records: list[bytes | None] = []
+        self._stories: list[str | None] = []
+        self._stamps = array("q")  # publication time in microseconds << 2 | states numbers << 1 | dated
+        self._actors: list[tuple[int, ...]] = []  # the entry's actors, numbered by ``_actor_numbers``
+        self._live = 0
+        self._members: dict[str, int | array[int]] = {}
+        self._slices: dict[int, array[int]] = {}
+        self._slice_heap: list[int] = []
+        self._actor_numbers: dict[str, int] = {}
+        self._decoded: dict[int, StoryFingerprint] = {}
 
     @classmethod
     def from_candidates(
@@ -991,101 +1560,309 @@ class StoryIndex:
         """An index of stored items in the story window, as storage lists them at start."""
         index = cls(window=window)
         for candidate in candidates:
-            index.add(candidate.story_key, decode_fingerprint(candidate.fingerprint))
+            data = candidate.fingerprint
+            fp = decode_fingerprint(data)
+            record = data if data[0] == _FORMAT_VERSION else encode_fingerprint(fp)
+            index._add(candidate.story_key, fp, record)
         return index
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return self._live
 
     def add(self, story_key: str, fp: StoryFingerprint) -> None:
         """Record that an item with this fingerprint belongs to ``story_key``."""
-        entry_id = self._next_id
-        self._next_id += 1
-        self._entries[entry_id] = _Entry(story_key=story_key, fp=fp)
-        self._members.setdefault(story_key, []).append(entry_id)
-        heapq.heappush(self._by_time, (fp.published, entry_id))
+        self._add(story_key, fp, encode_fingerprint(fp))
+
+    def _add(self, story_key: str, fp: StoryFingerprint, record: bytes) -> None:
+        entry = self._base + len(self._records)
+        story_key = sys.intern(story_key)
+        self._records.append(record)
+        self._stories.append(story_key)
+        micros = _micros(fp.published)
+        self._stamps.append(
+            micros << _STAMP_SHIFT | (_STATES_NUMBERS if fp.numbers else 0) | (_DATED if fp.dated else 0)
+        )
+        self._actors.append(self._actor_ids(fp.actors))
+        add = self._postings.add
+        for key in _posting_keys(fp):
+            add(key, entry)
+        held = self._members.get(story_key)
+        if held is None:
+            self._members[story_key] = entry
+        elif isinstance(held, int):
+            self._members[story_key] = array("Q", (held, entry))
+        else:
+            held.append(entry)
+        moment = micros // _SLICE_US
+        same_slice = self._slices.get(moment)
+        if same_slice is None:
+            self._slices[moment] = array("Q", (entry,))
+            heapq.heappush(self._slice_heap, moment)
+        else:
+            same_slice.append(entry)
+        self._live += 1
+
+    def _actor_ids(self, actors: frozenset[str]) -> tuple[int, ...]:
+        numbers = self._actor_numbers
+        for actor in actors:
+            if actor not in numbers:
+                numbers[actor] = len(numbers)
+        return tuple(numbers[actor] for actor in actors)
+
+    def _record(self, entry: int) -> bytes:
+        record = self._records[entry - self._base]
+        if record is None:
+            raise KeyError(f"story index entry {entry} was evicted")
+        return record
+
+    def _fingerprint(self, entry: int) -> StoryFingerprint:
+        fp = self._decoded.get(entry)
+        if fp is None:
+            fp = decode_fingerprint(self._record(entry))
+            if len(self._decoded) >= _DECODED_KEPT:
+                del self._decoded[next(iter(self._decoded))]
+            self._decoded[entry] = fp
+        return fp
+
+    def _pair_hashes(self, entry: int) -> array[int]:
+        """The pair hashes of an entry, read from its record without decoding the rest."""
+        record = self._record(entry)
+        return _unpack_u16(
+            record[_SIGNATURE_AT : _SIGNATURE_AT + _U32.unpack_from(record, _SIGNATURE_AT - 8)[0]]
+        )
+
+    def _stem_hashes(self, entry: int) -> array[int]:
+        """The stem hashes of an entry, read from its record without decoding the rest."""
+        record = self._record(entry)
+        signature_size, wording_size = _HASH_SIZES.unpack_from(record, _SIGNATURE_AT - _HASH_SIZES.size)
+        wording_at = _SIGNATURE_AT + signature_size
+        return _unpack_u16(record[wording_at : wording_at + wording_size])
+
+    def _record_numbers(self, entry: int) -> frozenset[str]:
+        """The telling numbers of an entry, read alone from its record (they follow the hashes)."""
+        record = self._record(entry)
+        signature_size, wording_size = _HASH_SIZES.unpack_from(record, _SIGNATURE_AT - _HASH_SIZES.size)
+        return _read_strings(record, _SIGNATURE_AT + signature_size + wording_size)[0]
+
+    def _candidates(self, fp: StoryFingerprint, pairs: set[int], stems: set[int]) -> list[tuple[int, int]]:
+        """Entries worth weighing in full, the most promising first.
+
+        Exact keys come first, then near-duplicate texts, then reports sharing the most facts, then
+        retold stories found through rare actors; cheap gates (time gap, too few shared actors, disjoint
+        numbers, unrelated wording) drop those that ``compare_fingerprints`` could only call different.
+        """
         postings = self._postings
-        for key, _kind in _retrieval_keys(fp):
-            held = postings.get(key)
-            if held is None:
-                postings[key] = entry_id
-            elif isinstance(held, int):
-                postings[key] = [held, entry_id]
-            else:
-                held.append(entry_id)
-
-    def _candidates(self, fp: StoryFingerprint) -> set[int]:
         strong: set[int] = set()
-        loose: set[int] = set()
-        actor_postings: list[list[int]] = []
-        for key, kind in _retrieval_keys(fp):
-            held = self._postings.get(key)
-            if held is None:
-                continue
-            posting = [held] if isinstance(held, int) else held
-            if kind == _ACTOR:
-                actor_postings.append(posting)
-            elif len(posting) <= _MAX_POSTINGS or key[:1] == b"X":
-                (strong if kind == _STRONG else loose).update(posting)
-        spent = 0
-        for posting in sorted(actor_postings, key=len):
-            spent += len(posting)
-            if spent > _ACTOR_SCAN_BUDGET:
-                break
-            loose.update(posting)
-        loose -= strong
-        entries = self._entries
-        strong.update(i for i in loose if _may_match(entries[i].fp, fp))
-        return strong
+        for x in fp.exact:
+            strong.update(postings.newest(hash((_EXACT, x)), _ID_SPAN))
+        banded: Counter[int] = Counter()  # entry -> bands shared
+        crowded: set[int] = set()  # entries seen only in bands held by more entries than were followed
+        for band in _bands(fp.signature):
+            held = postings.newest(band, _BAND_POSTINGS + 1)
+            if len(held) > _BAND_POSTINGS:
+                del held[0]
+                crowded.update(held)
+            banded.update(held)
+        facts: Counter[int] = Counter()  # entry -> facts shared
+        number_holders: set[int] = set()
+        numbers_complete = True  # whether number_holders holds every entry stating one of fp's numbers
+        truncated: list[int] = []  # fact keys held by more entries than were followed
+        scanned: list[int] = []
+        if fp.actors:  # without a shared actor only exact keys and near-identical text can join
+            number_keys = {hash((_NUMBER, n)) for n in fp.numbers}
+            for key in _fact_keys(fp):
+                held = postings.newest(key, _FACT_POSTINGS + 1)
+                if len(held) > _FACT_POSTINGS:
+                    del held[0]
+                    truncated.append(key)
+                    numbers_complete = numbers_complete and key not in number_keys
+                if key in number_keys:
+                    number_holders.update(held)
+                facts.update(held)
+            spent = 0
+            for count, key in sorted((postings.count(k), k) for k in {hash((_ACTOR, a)) for a in fp.actors}):
+                spent += count
+                if spent > _ACTOR_SCAN_BUDGET:
+                    break
+                scanned += postings.newest(key, count)
 
-    def _joinable(self, story_key: str, fp: StoryFingerprint) -> bool:
-        # An item that matches one member must not contradict another: stops A~B~C chains drifting.
-        members = self._members.get(story_key, [])[-_MAX_MEMBERS_CHECKED:]
-        return not any(_conflicts(self._entries[m].fp, fp, self._window) for m in members)
+        base, stamps, actors = self._base, self._stamps, self._actors
+        micros, window, dated = _micros(fp.published), self._window_us, fp.dated
+        mine = set(self._actor_ids(fp.actors))
+        numbers = fp.numbers
+
+        def admissible(entry: int) -> bool:
+            """False when only "different" can follow: a time gap beyond the window, too few shared
+            actors, or telling numbers on both sides and none in common."""
+            stamp = stamps[entry - base]
+            if dated and stamp & _DATED and abs((stamp >> _STAMP_SHIFT) - micros) > window:
+                return False
+            theirs = actors[entry - base]
+            shared = len(mine.intersection(theirs))
+            if not shared or 2 * shared < len(mine) + len(theirs) - shared:
+                return False
+            return not (
+                numbers
+                and stamp & _STATES_NUMBERS
+                and entry not in number_holders
+                and (numbers_complete or numbers.isdisjoint(self._record_numbers(entry)))
+            )
+
+        ranked: list[tuple[int, int, int]] = [(_EXACT_MATCH, -entry, entry) for entry in strong]
+        taken = set(strong)
+        weak: list[int] = []
+        for entry, bands in banded.items():
+            if entry in strong or (bands == 1 and entry in crowded):
+                continue  # one crowded band alone is a common phrase, not a copy
+            stamp = stamps[entry - base]
+            if dated and stamp & _DATED and abs((stamp >> _STAMP_SHIFT) - micros) > window:
+                continue
+            if _shared_fraction(pairs, self._pair_hashes(entry)) >= _LEXICAL_SAME:
+                ranked.append((_NEAR_DUPLICATE, -entry, entry))
+                taken.add(entry)
+            else:
+                weak.append(entry)
+        gated = 0
+        # Reports sharing more facts first, then the newest.
+        order = [shared << _ID_BITS | entry for entry, shared in facts.items()]
+        order.sort(reverse=True)
+        for rank in order:
+            if len(ranked) >= _MAX_COMPARED or gated >= _MAX_GATED:
+                break
+            entry = rank & _ID_MASK
+            if entry in taken:
+                continue
+            gated += 1
+            if admissible(entry):
+                ranked.append((_SHARED_FACTS, -rank, entry))
+        if fp.actors:  # the scan is bounded by its budget, not by _MAX_GATED
+            for entry in sorted(set(scanned + weak) - taken - facts.keys(), reverse=True):
+                if len(ranked) >= _MAX_COMPARED:
+                    break
+                if admissible(entry) and (
+                    _shared_fraction(stems, self._stem_hashes(entry)) >= _WORDING_RELATED
+                    or any(postings.holds(key, entry) for key in truncated)
+                ):
+                    ranked.append((_RETOLD, -entry, entry))
+        ranked.sort()
+        return [(rank, entry) for rank, _order, entry in ranked[:_MAX_COMPARED]]
+
+    def _entry_traits(self, entry: int) -> _Traits:
+        fp = self._decoded.get(entry)
+        if fp is not None:
+            return _traits(fp)
+        return _record_traits(self._record(entry), self._stamps[entry - self._base])
+
+    def _joinable(self, story_key: str, traits: _Traits, clean: set[int]) -> bool:
+        """An item that matches one member must not contradict another: stops A~B~C chains drifting.
+        Members in ``clean`` are already known not to conflict."""
+        held = self._members.get(story_key)
+        if held is None:
+            return False
+        members = [held] if isinstance(held, int) else held[-_MAX_MEMBERS_CHECKED:]
+        return not any(
+            _conflicts_between(self._entry_traits(m), traits, self._window_us)
+            for m in members
+            if m not in clean
+        )
+
+    def _weigh_entry(
+        self, entry: int, fp: StoryFingerprint, pairs: set[int], stems: set[int]
+    ) -> StoryEvidence:
+        other = self._fingerprint(entry)
+        return _weigh(
+            other,
+            fp,
+            window=self._window,
+            lexical=_set_jaccard(pairs, _unpack_u16(other.signature)),
+            wording=_set_jaccard(stems, _unpack_u16(other.wording)),
+        )
 
     def find(self, fp: StoryFingerprint) -> str | None:
         """The key of the story this fingerprint belongs to, or None when it starts a new story."""
-        best: dict[str, float] = {}
-        for entry_id in self._candidates(fp):
-            entry = self._entries[entry_id]
-            evidence = compare_fingerprints(entry.fp, fp, window=self._window)
-            if evidence.same and evidence.score > best.get(entry.story_key, -1.0):
-                best[entry.story_key] = evidence.score
-        for story_key, _score in sorted(best.items(), key=lambda kv: (-kv[1], kv[0])):
-            if self._joinable(story_key, fp):
+        pairs, stems = set(_unpack_u16(fp.signature)), set(_unpack_u16(fp.wording))
+        traits = _traits(fp)
+        best: dict[str, float] = {}  # story -> best score of a member judged the same event
+        near: list[tuple[str, int]] = []  # near-identical texts without conflicts, not weighed yet
+        clean: set[int] = set()  # entries known not to conflict with fp
+        for rank, entry in self._candidates(fp, pairs, stems):
+            story_key = self._stories[entry - self._base]
+            if story_key is None:
+                continue
+            if rank == _NEAR_DUPLICATE:
+                # Near-identical text is the same event unless the two disagree; its score only matters
+                # when another story matches too.
+                if not _conflicts_between(self._entry_traits(entry), traits, self._window_us):
+                    near.append((story_key, entry))
+                    clean.add(entry)
+                continue
+            evidence = self._weigh_entry(entry, fp, pairs, stems)
+            if evidence.same:
+                if not evidence.conflicts:
+                    clean.add(entry)
+                best[story_key] = max(evidence.score, best.get(story_key, evidence.score))
+        stories = best.keys() | {story_key for story_key, _entry in near}
+        if len(stories) > 1:
+            for story_key, entry in near:
+                score = self._weigh_entry(entry, fp, pairs, stems).score
+                best[story_key] = max(score, best.get(story_key, score))
+        for story_key in sorted(stories, key=lambda story: (-best.get(story, 0.0), story)):
+            if self._joinable(story_key, traits, clean):
                 return story_key
         return None
 
     def evict_before(self, cutoff: datetime) -> int:
         """Forget fingerprints published before ``cutoff``; returns how many were dropped."""
-        dead: set[int] = set()
-        while self._by_time and self._by_time[0][0] < cutoff:
-            _published, entry_id = heapq.heappop(self._by_time)
-            dead.add(entry_id)
-        if not dead:
-            return 0
-        touched: set[bytes] = set()
-        stories: set[str] = set()
-        for entry_id in dead:
-            entry = self._entries.pop(entry_id)
-            touched.update(key for key, _kind in _retrieval_keys(entry.fp))
-            stories.add(entry.story_key)
-        for story_key in stories:
-            members = [m for m in self._members[story_key] if m not in dead]
-            if members:
-                self._members[story_key] = members
-            else:
-                del self._members[story_key]
-        for key in touched:
-            held = self._postings[key]
-            kept = [] if isinstance(held, int) else [i for i in held if i not in dead]
-            if len(kept) > 1:
-                self._postings[key] = kept
-            elif kept:
-                self._postings[key] = kept[0]
-            else:
-                del self._postings[key]
+        cut = _micros(cutoff)
+        last = cut // _SLICE_US
+        dead: list[int] = []
+        while self._slice_heap and self._slice_heap[0] < last:
+            dead.extend(self._slices.pop(heapq.heappop(self._slice_heap), ()))
+        boundary = self._slices.get(last)
+        if boundary is not None:
+            base, stamps = self._base, self._stamps
+            kept = array("Q", (entry for entry in boundary if stamps[entry - base] >> _STAMP_SHIFT >= cut))
+            if len(kept) < len(boundary):
+                dead.extend(entry for entry in boundary if stamps[entry - base] >> _STAMP_SHIFT < cut)
+                if kept:
+                    self._slices[last] = kept
+                else:
+                    del self._slices[last]
+        if dead:
+            self._drop(dead)
         return len(dead)
+
+    def _drop(self, dead: list[int]) -> None:
+        base, records, stories = self._base, self._records, self._stories
+        deferred: dict[int, list[int]] = {}
+        for entry in dead:
+            slot = entry - base
+            record, story_key = records[slot], stories[slot]
+            if record is None or story_key is None:
+                continue
+            self._decoded.pop(entry, None)
+            self._postings.remove(entry, _record_keys(record), deferred)
+            held = self._members[story_key]
+            if isinstance(held, int):
+                del self._members[story_key]
+            else:
+                held.remove(entry)
+                if len(held) == 1:
+                    self._members[story_key] = held[0]
+            records[slot] = None
+            stories[slot] = None
+            self._live -= 1
+        self._postings.remove_deferred(deferred)
+        # Slots of evicted entries at the front go; entries evicted out of order leave a hole until then.
+        front = 0
+        while front < len(records) and records[front] is None:
+            front += 1
+        if front and (front >= 256 or front == len(records)):
+            del records[:front]
+            del stories[:front]
+            del self._stamps[:front]
+            del self._actors[:front]
+            self._base += front
 
 
 def new_story_key(item: Item) -> str:
