@@ -21,7 +21,7 @@ import zlib
 from array import array
 from bisect import bisect_left, bisect_right
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -141,20 +141,21 @@ def _lead_end(folded_summary: str) -> int:
     return len(folded_summary) - len(parts[-1])
 
 
-# Shingles are hashed with CRC-32 (stable across processes and versions, unlike hash()) and kept as 16-bit
-# values: two texts of ~100 shingles share one by chance 15% of the time, which moves a Jaccard similarity
-# by ~0.005. The pair "a b" continues the CRC of "a" over " b", so no pair string is built; pair hashes are
-# mixed by an odd multiplier so that their top bits, which pick their bin, depend on every input bit.
-_MIX = 0x9E3779B1
+# Shingles are hashed with CRC-32 (stable across processes and versions, unlike hash()), keeping the top 16
+# bits: two texts of ~100 shingles share one by chance 15% of the time, which moves a Jaccard similarity by
+# ~0.005. The pair "a b" continues the CRC of "a" over " " and then "b", so no pair string is built, and
+# every step runs in C (map over zlib.crc32 and int methods).
 _SWAP_BYTES = sys.byteorder == "big"  # stored hash arrays are little-endian on every machine
+_TOP_16 = (16).__rrshift__  # h -> h >> 16
 
 
 def _lexical_hashes(stems: Sequence[str]) -> tuple[list[int], list[int]]:
     """Sorted distinct 16-bit hashes of the adjacent stem pairs and of the stems."""
-    crcs = list(map(zlib.crc32, map(str.encode, stems)))
-    spaced = list(map(str.encode, map(" ".__add__, stems)))
-    pairs = {((h * _MIX) & 0xFFFFFFFF) >> 16 for h in map(zlib.crc32, spaced[1:], crcs)}
-    return sorted(pairs), sorted({h >> 16 for h in crcs})
+    encoded = list(map(str.encode, stems))
+    crcs = list(map(zlib.crc32, encoded))
+    then_space = map(zlib.crc32, itertools.repeat(b" "), crcs)
+    pairs = set(map(_TOP_16, map(zlib.crc32, encoded[1:], then_space)))
+    return sorted(pairs), sorted(set(map(_TOP_16, crcs)))
 
 
 def _pack_u16(values: Iterable[int]) -> bytes:
@@ -362,11 +363,13 @@ def _unit_after(folded: str, pos: int) -> str | None:
     return _UNITS.get(following.group(0)) if following else None
 
 
+# "%" right after a word (or after a word and a space): only then can a number word have a percent unit.
+_PERCENT_AFTER_WORD = re.compile(r"[^\W\d_] ?%")
 # Words that can start or make up a spelled-out number: a text with none of them has no number words.
 _NUMBER_WORD_FORMS = frozenset(_WORD_NUMBERS) | _ONE_AND_HALF
 
 
-def _numbers(folded: str, words: Sequence[str], distinct: set[str]) -> list[tuple[float, str | None]]:
+def _numbers(folded: str, words: list[str], distinct: set[str]) -> list[tuple[float, str | None]]:
     """Every number the folded text states, with the unit that follows it when it is one of a few known ones.
 
     Digits and number words (cardinal, collective, ordinal) in English, Russian and Ukrainian count alike,
@@ -392,9 +395,10 @@ def _numbers(folded: str, words: Sequence[str], distinct: set[str]) -> list[tupl
             unit = _UNITS.get(word)
         found.extend((v, None) for v in values[:-1])
         found.append((values[-1], unit))
-    if distinct.isdisjoint(_NUMBER_WORD_FORMS):
+    present = distinct & _NUMBER_WORD_FORMS
+    if not present:
         return found
-    percent = "%" in folded
+    percent = _PERCENT_AFTER_WORD.search(folded) is not None
     ends: list[int] = []  # token end offsets, found only when a unit may follow a number word
 
     def unit_after(last: int) -> str | None:
@@ -405,11 +409,14 @@ def _numbers(folded: str, words: Sequence[str], distinct: set[str]) -> list[tupl
         ends = ends or [t.end() for t in _WORD.finditer(folded)]
         return _unit_after(folded, ends[last])
 
-    i = 0
-    while i < len(words):
+    # Only where a number word stands can a number start: visit those places in order.
+    read_to = 0  # where the last number read ended
+    for i in sorted(i for word in present for i in _positions(words, word)):
+        if i < read_to:
+            continue
         if words[i] in _ONE_AND_HALF:
             found.append((1.5, unit_after(i)))
-            i += 1
+            read_to = i + 1
             continue
         run: list[int] = []
         j = i
@@ -423,7 +430,7 @@ def _numbers(folded: str, words: Sequence[str], distinct: set[str]) -> list[tupl
             run.append(v)
             j += 1
         if not run or all(v in _SCALES for v in run):
-            i = max(j, i + 1)
+            read_to = max(j, i + 1)
             continue
         value: float = _combine(run)
         for tail in _HALF_AFTER:
@@ -432,8 +439,19 @@ def _numbers(folded: str, words: Sequence[str], distinct: set[str]) -> list[tupl
                 j += len(tail)
                 break
         found.append((value, unit_after(j - 1)))
-        i = j
+        read_to = j
     return found
+
+
+def _positions(words: list[str], word: str) -> Iterator[int]:
+    """Where ``word`` stands in ``words``."""
+    i = -1
+    while True:
+        try:
+            i = words.index(word, i + 1)
+        except ValueError:
+            return
+        yield i
 
 
 def _is_minor_number(value: float) -> bool:
@@ -584,12 +602,30 @@ def _char_class(chars: Iterable[str]) -> str:
     )
 
 
-_UPPER = _char_class(c for c in map(chr, range(0x10000)) if c.isupper() and _LETTER.match(c))
+_BMP = [chr(code) for code in range(0x10000)]
+_UPPER = _char_class(c for c in _BMP if c.isupper() and _LETTER.match(c))
+_ALPHA_CHAR = re.compile(f"[{_char_class(c for c in _BMP if c.isalpha())}]")
+_UPPER_ALPHA_CHAR = re.compile(f"[{_char_class(c for c in _BMP if c.isalpha() and c.isupper())}]")
+del _BMP
 # The ``_NAME_TOKEN`` tokens whose first letter is upper case, and those whose first letter is not. The
 # first letter comes before the look-behinds (no letter, nor letter + apostrophe, before it) so that the
 # scan jumps from candidate letter to candidate letter.
 _TOKEN_START = r"(?<![^\W\d_].)(?<![^\W\d_]['’].)"
-_CAPITALISED_TOKEN = re.compile(rf"[{_UPPER}]{_TOKEN_START}[^\W\d_]*(?:['’][^\W\d_]+)*")
+_CAPITALISED_REST = rf"{_TOKEN_START}[^\W\d_]*(?:['’][^\W\d_]+)*"
+_CAPITALISED = rf"[{_UPPER}]{_CAPITALISED_REST}"
+_JOINER = r"[ \-\u00a0]"
+# Where a lone capitalised word is surely a sentence opener, and so no name: at the start, after a newline,
+# or after . ! ? … : and a space (the look-behinds include the word's first letter).
+_AT_SENTENCE_START = r"(?:(?<![\s\S].)|(?<=\n.)|(?<=[.!?…:\n] .))"
+_INSIDE_SENTENCE = r"(?<=[\s\S].)(?<!\n.)(?<![.!?…:\n] .)"
+# Runs of capitalised tokens joined by one space, hyphen or NBSP, except lone words surely opening a
+# sentence (unless a colon follows: "Peskov: ..."), which would only be read to be dropped.
+_CAPITALISED_RUN = re.compile(
+    rf"[{_UPPER}](?:{_AT_SENTENCE_START}{_CAPITALISED_REST}(?:(?:{_JOINER}{_CAPITALISED})+|(?=:))"
+    rf"|{_INSIDE_SENTENCE}{_CAPITALISED_REST}(?:{_JOINER}{_CAPITALISED})*)"
+)
+# Capitalised tokens of four or more characters (an apostrophe counts where a letter follows it).
+_CAPITALISED_LONG = re.compile(rf"[{_UPPER}]{_TOKEN_START}(?=(?:[^\W\d_]|['’](?=[^\W\d_])){{3}})")
 _OTHER_TOKEN = re.compile(rf"[^\W\d_]{_TOKEN_START}(?<![{_UPPER}])[^\W\d_]*(?:['’][^\W\d_]+)*")
 
 
@@ -620,8 +656,8 @@ def _mostly_upper_case(field: str) -> bool:
             continue
         letters = len(data.translate(None, not_letter))
         return bool(letters) and len(data.translate(None, not_upper)) / letters > 0.6
-    letters_only = [c for c in field if c.isalpha()]
-    return bool(letters_only) and sum(c.isupper() for c in letters_only) / len(letters_only) > 0.6
+    letters = len(_ALPHA_CHAR.findall(field))
+    return bool(letters) and len(_UPPER_ALPHA_CHAR.findall(field)) / letters > 0.6
 
 
 def _title_case(field: str, capitalised_long: int) -> bool:
@@ -636,12 +672,6 @@ def _title_case(field: str, capitalised_long: int) -> bool:
                 return False
     total = capitalised_long + other_long
     return total >= 4 and capitalised_long / total >= 0.7
-
-
-@lru_cache(maxsize=8192)
-def _is_title_word(token: str) -> bool:
-    """A generic title, function word, month or outlet: capitalised, yet no name."""
-    return _fold(token).split("'")[0] in _NAME_STOP
 
 
 _NAME_JOINERS = frozenset({" ", "-", "\u00a0"})
@@ -671,52 +701,66 @@ def _names(fields: Iterable[str], excluded: frozenset[str]) -> set[str]:
     name), skipping lone sentence openers, generic titles and names the watchlist already matched."""
     keys: set[str] = set()
     for field in fields:
-        capitalised = list(_CAPITALISED_TOKEN.finditer(field))
-        if not capitalised:
-            continue
-        if _mostly_upper_case(field):
-            continue
-        if _title_case(field, sum(1 for m in capitalised if m.end() - m.start() >= 4)):
-            continue
-        first: re.Match[str] | None = None
-        last: re.Match[str] | None = None
-        length = 0
-        for m in capitalised:
-            token = m.group(0)
-            if len(token) < 3 or _is_title_word(token):
-                if first is not None and last is not None:
-                    _add_name(keys, field, first, last, length, excluded)
-                first = last = None
+        found: set[str] = set()
+        for m in _CAPITALISED_RUN.finditer(field):
+            run = m.group(0)
+            if " " not in run and "-" not in run and "\u00a0" not in run:  # one token, the usual case
+                if len(run) >= 3 and not _is_title_word(run):
+                    _add_name(found, field, m.start(), run, m.end(), 1, excluded)
                 continue
-            if last is not None and field[last.end() : m.start()] in _NAME_JOINERS:
-                last = m
-                length += 1
-                continue
-            if first is not None and last is not None:
-                _add_name(keys, field, first, last, length, excluded)
-            first = last = m
-            length = 1
-        if first is not None and last is not None:
-            _add_name(keys, field, first, last, length, excluded)
+            pos = first = last_end = m.start()
+            last = ""
+            length = 0
+            for token in _run_tokens(run):
+                if len(token) < 3 or _is_title_word(token):
+                    if length:
+                        _add_name(found, field, first, last, last_end, length, excluded)
+                    length = 0
+                else:
+                    if not length:
+                        first = pos
+                    last, last_end = token, pos + len(token)
+                    length += 1
+                pos += len(token) + 1
+            if length:
+                _add_name(found, field, first, last, last_end, length, excluded)
+        # Shouting and Title Case capitalise everything: such a field names nothing.
+        if found and not _mostly_upper_case(field):
+            if not _title_case(field, len(_CAPITALISED_LONG.findall(field))):
+                keys |= found
     return keys
 
 
+def _run_tokens(run: str) -> list[str]:
+    tokens = run.split()
+    return [part for token in tokens for part in token.split("-")] if "-" in run else tokens
+
+
+_title_words: dict[str, bool] = {}
+
+
+def _is_title_word(token: str) -> bool:
+    """A generic title, function word, month or outlet: capitalised, yet no name."""
+    known = _title_words.get(token)
+    if known is None:
+        if len(_title_words) > 65536:  # a cache, not a record of every capitalised word ever read
+            _title_words.clear()
+        known = _title_words[token] = _fold(token).split("'")[0] in _NAME_STOP
+    return known
+
+
 def _add_name(
-    keys: set[str],
-    field: str,
-    first: re.Match[str],
-    last: re.Match[str],
-    length: int,
-    excluded: frozenset[str],
+    keys: set[str], field: str, first: int, last: str, last_end: int, length: int, excluded: frozenset[str]
 ) -> None:
-    """Add the key of one run of capitalised words, unless it is a lone word opening a sentence."""
-    if length == 1 and field[last.end() : last.end() + 1] != ":":
-        pos = first.start()
+    """Add the key of one run of capitalised words (``first`` its start, ``last`` its last word ending at
+    ``last_end``), unless it is a lone word opening a sentence."""
+    if length == 1 and field[last_end : last_end + 1] != ":":
+        pos = first
         while pos > 0 and field[pos - 1] in _OPENER_LEAD_IN:
             pos -= 1
-        if pos == 0 or field[pos - 1] in _OPENER_AFTER or _after_sentence_end(field, first.start()):
+        if pos == 0 or field[pos - 1] in _OPENER_AFTER or _after_sentence_end(field, first):
             return
-    key = name_key(last.group(0))
+    key = name_key(last)
     if len(key) >= 3 and key not in excluded:  # two-letter skeletons (Peace, Kyiv) say too little
         keys.add(key)
 
@@ -1313,6 +1357,7 @@ _EXACT, _QUOTE, _ANCHOR, _NUMBER, _QUANTITY, _NAME, _WEEKDAY, _ACTOR = range(8)
 
 
 _BIN_SHIFT = 16 - (_BINS - 1).bit_length()
+_BIN_OF_HIGH_BYTE = bytes(byte >> (_BIN_SHIFT - 8) for byte in range(256))
 
 
 def _bands(signature: bytes) -> list[int]:
@@ -1320,15 +1365,14 @@ def _bands(signature: bytes) -> list[int]:
     ``_BINS`` bins, an empty bin borrowing from the next full one) cut into bands of ``_BAND_BINS`` bins.
     Texts with pair Jaccard J share a band with probability 1 - (1 - J**_BAND_BINS) ** bands, and one
     common phrase alone never makes two texts share one."""
-    values = _unpack_u16(signature)
-    size = len(values)
-    if not size:
+    if len(signature) < 2:
         return []
-    tops = bytes(v >> _BIN_SHIFT for v in values)  # bins in order: a signature is sorted
+    # The bin of each value, from its high (odd, little-endian) byte: in order, as a signature is sorted.
+    bins = signature[1::2].translate(_BIN_OF_HIGH_BYTE)
     sketch = []
     for b in range(_BINS):  # a bin's smallest value is its first
-        i = tops.find(b)
-        sketch.append(values[i] if i >= 0 else -1)
+        i = bins.find(b)
+        sketch.append(signature[2 * i] | signature[2 * i + 1] << 8 if i >= 0 else -1)
     if -1 in sketch:  # an empty bin takes the next full bin's value, tagged with how far it looked
         smallest = sketch[:]
         borrowed = distance = 0
