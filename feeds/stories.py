@@ -611,21 +611,9 @@ del _BMP
 # first letter comes before the look-behinds (no letter, nor letter + apostrophe, before it) so that the
 # scan jumps from candidate letter to candidate letter.
 _TOKEN_START = r"(?<![^\W\d_].)(?<![^\W\d_]['’].)"
-_CAPITALISED_REST = rf"{_TOKEN_START}[^\W\d_]*(?:['’][^\W\d_]+)*"
-_CAPITALISED = rf"[{_UPPER}]{_CAPITALISED_REST}"
-_JOINER = r"[ \-\u00a0]"
-# Where a lone capitalised word is surely a sentence opener, and so no name: at the start, after a newline,
-# or after . ! ? … : and a space (the look-behinds include the word's first letter).
-_AT_SENTENCE_START = r"(?:(?<![\s\S].)|(?<=\n.)|(?<=[.!?…:\n] .))"
-_INSIDE_SENTENCE = r"(?<=[\s\S].)(?<!\n.)(?<![.!?…:\n] .)"
-# Runs of capitalised tokens joined by one space, hyphen or NBSP, except lone words surely opening a
-# sentence (unless a colon follows: "Peskov: ..."), which would only be read to be dropped.
-_CAPITALISED_RUN = re.compile(
-    rf"[{_UPPER}](?:{_AT_SENTENCE_START}{_CAPITALISED_REST}(?:(?:{_JOINER}{_CAPITALISED})+|(?=:))"
-    rf"|{_INSIDE_SENTENCE}{_CAPITALISED_REST}(?:{_JOINER}{_CAPITALISED})*)"
-)
-# Capitalised tokens of four or more characters (an apostrophe counts where a letter follows it).
-_CAPITALISED_LONG = re.compile(rf"[{_UPPER}]{_TOKEN_START}(?=(?:[^\W\d_]|['’](?=[^\W\d_])){{3}})")
+_CAPITALISED = rf"[{_UPPER}]{_TOKEN_START}[^\W\d_]*(?:['’][^\W\d_]+)*"
+# Runs of capitalised tokens joined by one space, hyphen or NBSP.
+_CAPITALISED_RUN = re.compile(rf"{_CAPITALISED}(?:[ \-\u00a0]{_CAPITALISED})*")
 _OTHER_TOKEN = re.compile(rf"[^\W\d_]{_TOKEN_START}(?<![{_UPPER}])[^\W\d_]*(?:['’][^\W\d_]+)*")
 
 
@@ -702,9 +690,12 @@ def _names(fields: Iterable[str], excluded: frozenset[str]) -> set[str]:
     keys: set[str] = set()
     for field in fields:
         found: set[str] = set()
+        capitalised_long = 0  # for the Title Case test
         for m in _CAPITALISED_RUN.finditer(field):
             run = m.group(0)
             if " " not in run and "-" not in run and "\u00a0" not in run:  # one token, the usual case
+                if len(run) >= 4:
+                    capitalised_long += 1
                 if len(run) >= 3 and not _is_title_word(run):
                     _add_name(found, field, m.start(), run, m.end(), 1, excluded)
                 continue
@@ -712,6 +703,8 @@ def _names(fields: Iterable[str], excluded: frozenset[str]) -> set[str]:
             last = ""
             length = 0
             for token in _run_tokens(run):
+                if len(token) >= 4:
+                    capitalised_long += 1
                 if len(token) < 3 or _is_title_word(token):
                     if length:
                         _add_name(found, field, first, last, last_end, length, excluded)
@@ -725,9 +718,8 @@ def _names(fields: Iterable[str], excluded: frozenset[str]) -> set[str]:
             if length:
                 _add_name(found, field, first, last, last_end, length, excluded)
         # Shouting and Title Case capitalise everything: such a field names nothing.
-        if found and not _mostly_upper_case(field):
-            if not _title_case(field, len(_CAPITALISED_LONG.findall(field))):
-                keys |= found
+        if found and not _mostly_upper_case(field) and not _title_case(field, capitalised_long):
+            keys |= found
     return keys
 
 
