@@ -398,16 +398,20 @@ def _numbers(folded: str, words: list[str], distinct: set[str]) -> list[tuple[fl
     present = distinct & _NUMBER_WORD_FORMS
     if not present:
         return found
-    percent = _PERCENT_AFTER_WORD.search(folded) is not None
-    ends: list[int] = []  # token end offsets, found only when a unit may follow a number word
+    percent = "%" in folded and _PERCENT_AFTER_WORD.search(folded) is not None
+    gaps: list[str] = []  # the text between tokens (gaps[k] before token k), split only when needed
 
     def unit_after(last: int) -> str | None:
-        """The unit after the number words ending with token ``last``: the next token, or a percent sign."""
-        nonlocal ends
+        """The unit after the number words ending with token ``last``, as ``_unit_after`` reads it: a
+        percent sign, or the next token when one space or hyphen separates them."""
+        nonlocal gaps
         if not percent and (last + 1 >= len(words) or words[last + 1] not in _UNITS):
             return None
-        ends = ends or [t.end() for t in _WORD.finditer(folded)]
-        return _unit_after(folded, ends[last])
+        gaps = gaps or _WORD.split(folded)
+        gap = gaps[last + 1]
+        if gap[:1] == "%" or gap[:2] == " %":
+            return "%"
+        return _UNITS.get(words[last + 1]) if gap in (" ", "-") and last + 1 < len(words) else None
 
     # Only where a number word stands can a number start: visit those places in order.
     read_to = 0  # where the last number read ended
@@ -612,38 +616,49 @@ del _BMP
 # scan jumps from candidate letter to candidate letter.
 _TOKEN_START = r"(?<![^\W\d_].)(?<![^\W\d_]['’].)"
 _CAPITALISED = rf"[{_UPPER}]{_TOKEN_START}[^\W\d_]*(?:['’][^\W\d_]+)*"
-# Runs of capitalised tokens joined by one space, hyphen or NBSP.
-_CAPITALISED_RUN = re.compile(rf"{_CAPITALISED}(?:[ \-\u00a0]{_CAPITALISED})*")
+# Runs of capitalised tokens joined by one space, hyphen or NBSP (group 2), each with what makes its first
+# word a sentence opener when one precedes it (group 1, non-empty): a newline or . ! ? … : and opening
+# quotes or brackets, or . ! ? … with closing ones and whitespace; and a colon after it (group 3), which
+# makes even an opener a name ("Peskov: ..."). Fields are read with "\n" in front: the start opens too.
+_NAME_RUN = re.compile(
+    # The look-ahead only lets the scan skip to where a match can start.
+    rf"(?=[.!?…:\n{_UPPER}])((?:[.!?…:\n][ \"'«“„‘(]*|[.!?…]+[\"'»”“)\]]*\s+))?"
+    rf"({_CAPITALISED}(?:[ \-\u00a0]{_CAPITALISED})*)(?=(:?))"
+)
 _OTHER_TOKEN = re.compile(rf"[^\W\d_]{_TOKEN_START}(?<![{_UPPER}])[^\W\d_]*(?:['’][^\W\d_]+)*")
 
 
-def _code_page_classes(encoding: str) -> tuple[bytes, bytes]:
-    """Bytes of a single-byte code page that are not letters, and those that are not upper-case letters."""
-    not_letter, not_upper = bytearray(), bytearray()
+_LOWER, _CAPITAL = 1, 2
+
+
+def _letter_classes(encoding: str) -> bytes:
+    """A bytes.translate table of a single-byte code page: capital letters to 2, other letters to 1, the
+    rest to 0."""
+    table = bytearray(256)
     for byte in range(256):
         try:
             ch = bytes([byte]).decode(encoding)
         except UnicodeDecodeError:
-            ch = ""
-        if not ch.isalpha():
-            not_letter.append(byte)
-        if not (ch.isalpha() and ch.isupper()):
-            not_upper.append(byte)
-    return bytes(not_letter), bytes(not_upper)
+            continue
+        if ch.isalpha():
+            table[byte] = _CAPITAL if ch.isupper() else _LOWER
+    return bytes(table)
 
 
-_CODE_PAGE_CLASSES = {page: _code_page_classes(page) for page in ("cp1251", "cp1252")}
+_LETTER_CLASSES = {page: _letter_classes(page) for page in ("cp1251", "cp1252")}
 
 
 def _mostly_upper_case(field: str) -> bool:
-    """More than 60% of the letters are capitals (counted with bytes.translate where a code page fits)."""
-    for page, (not_letter, not_upper) in _CODE_PAGE_CLASSES.items():
+    """More than 60% of the letters are capitals (counted in C with bytes.translate where a code page
+    holds the text)."""
+    for page, classes in _LETTER_CLASSES.items():
         try:
-            data = field.encode(page)
+            mapped = field.encode(page).translate(classes)
         except UnicodeEncodeError:
             continue
-        letters = len(data.translate(None, not_letter))
-        return bool(letters) and len(data.translate(None, not_upper)) / letters > 0.6
+        capitals = mapped.count(_CAPITAL)
+        letters = capitals + mapped.count(_LOWER)
+        return bool(letters) and capitals / letters > 0.6
     letters = len(_ALPHA_CHAR.findall(field))
     return bool(letters) and len(_UPPER_ALPHA_CHAR.findall(field)) / letters > 0.6
 
@@ -662,28 +677,6 @@ def _title_case(field: str, capitalised_long: int) -> bool:
     return total >= 4 and capitalised_long / total >= 0.7
 
 
-_NAME_JOINERS = frozenset({" ", "-", "\u00a0"})
-_OPENER_LEAD_IN = frozenset(" \"'«“„‘(")
-_OPENER_AFTER = frozenset(".!?…:\n")
-_SENTENCE_CLOSERS = frozenset("\"'»”“)]")
-_SENTENCE_STOPS = frozenset(".!?…")
-
-
-def _after_sentence_end(field: str, pos: int) -> bool:
-    """True where a sentence ends just before ``pos`` (which starts a word): after newlines, or after
-    . ! ? … then any closing quotes or brackets, then whitespace."""
-    if pos == 0 or field[pos - 1] == "\n":
-        return True
-    if not field[pos - 1].isspace():
-        return False
-    pos -= 1
-    while pos > 0 and field[pos - 1].isspace():
-        pos -= 1
-    while pos > 0 and field[pos - 1] in _SENTENCE_CLOSERS:
-        pos -= 1
-    return pos > 0 and field[pos - 1] in _SENTENCE_STOPS
-
-
 def _names(fields: Iterable[str], excluded: frozenset[str]) -> set[str]:
     """Keys of proper names: the last word of each run of capitalised words (the surname, not the given
     name), skipping lone sentence openers, generic titles and names the watchlist already matched."""
@@ -691,41 +684,36 @@ def _names(fields: Iterable[str], excluded: frozenset[str]) -> set[str]:
     for field in fields:
         found: set[str] = set()
         capitalised_long = 0  # for the Title Case test
-        for m in _CAPITALISED_RUN.finditer(field):
-            run = m.group(0)
+        for opener, run, colon in _NAME_RUN.findall("\n" + field):
             if " " not in run and "-" not in run and "\u00a0" not in run:  # one token, the usual case
                 if len(run) >= 4:
                     capitalised_long += 1
-                if len(run) >= 3 and not _is_title_word(run):
-                    _add_name(found, field, m.start(), run, m.end(), 1, excluded)
+                if len(run) < 3 or (opener and not colon) or _is_title_word(run):
+                    continue
+                found.add(name_key(run))
                 continue
-            pos = first = last_end = m.start()
-            last = ""
-            length = 0
-            for token in _run_tokens(run):
+            tokens = run.split()
+            if "-" in run:
+                tokens = [part for token in tokens for part in token.split("-")]
+            first = length = 0
+            for i, token in enumerate(tokens):
                 if len(token) >= 4:
                     capitalised_long += 1
-                if len(token) < 3 or _is_title_word(token):
-                    if length:
-                        _add_name(found, field, first, last, last_end, length, excluded)
-                    length = 0
-                else:
+                if len(token) >= 3 and not _is_title_word(token):
                     if not length:
-                        first = pos
-                    last, last_end = token, pos + len(token)
+                        first = i
                     length += 1
-                pos += len(token) + 1
-            if length:
-                _add_name(found, field, first, last, last_end, length, excluded)
+                    if i < len(tokens) - 1:
+                        continue
+                    i += 1
+                if length and (length > 1 or first or not opener or (colon and i == len(tokens))):
+                    found.add(name_key(tokens[i - 1]))
+                length = 0
         # Shouting and Title Case capitalise everything: such a field names nothing.
         if found and not _mostly_upper_case(field) and not _title_case(field, capitalised_long):
-            keys |= found
+            # Two-letter skeletons (Peace, Kyiv) say too little.
+            keys.update(key for key in found if len(key) >= 3 and key not in excluded)
     return keys
-
-
-def _run_tokens(run: str) -> list[str]:
-    tokens = run.split()
-    return [part for token in tokens for part in token.split("-")] if "-" in run else tokens
 
 
 _title_words: dict[str, bool] = {}
@@ -739,22 +727,6 @@ def _is_title_word(token: str) -> bool:
             _title_words.clear()
         known = _title_words[token] = _fold(token).split("'")[0] in _NAME_STOP
     return known
-
-
-def _add_name(
-    keys: set[str], field: str, first: int, last: str, last_end: int, length: int, excluded: frozenset[str]
-) -> None:
-    """Add the key of one run of capitalised words (``first`` its start, ``last`` its last word ending at
-    ``last_end``), unless it is a lone word opening a sentence."""
-    if length == 1 and field[last_end : last_end + 1] != ":":
-        pos = first
-        while pos > 0 and field[pos - 1] in _OPENER_LEAD_IN:
-            pos -= 1
-        if pos == 0 or field[pos - 1] in _OPENER_AFTER or _after_sentence_end(field, first):
-            return
-    key = name_key(last)
-    if len(key) >= 3 and key not in excluded:  # two-letter skeletons (Peace, Kyiv) say too little
-        keys.add(key)
 
 
 @lru_cache(maxsize=4096)
@@ -776,7 +748,8 @@ def _phrase_keys(match: Match) -> frozenset[str]:
 # ---------------------------------------------------------------------------------------------------------
 
 _QUOTED = re.compile(
-    r"«([^«»]{3,300})»|“([^“”]{3,300})”|„([^„“”]{3,300})[“”]|\"([^\"]{3,300})\"|‘([^‘’]{6,300})’"
+    # The look-ahead only lets the scan skip to where a match can start.
+    r"(?=[«“„\"‘])(?:«([^«»]{3,300})»|“([^“”]{3,300})”|„([^„“”]{3,300})[“”]|\"([^\"]{3,300})\"|‘([^‘’]{6,300})’)"
 )
 
 
@@ -833,11 +806,14 @@ def fingerprint_item(item: Item, match: Match) -> StoryFingerprint:
     stopwords = _STOPWORDS
     stems = [w[:_STEM_CHARS] for w in title_words if w not in stopwords]
     stems += [w[:_STEM_CHARS] for w in lead_words if w not in stopwords]
-    stated = _numbers(f"{folded_title}\n{folded_summary}", words, distinct)
-    numbers = {_canonical_number(v) for v, _unit in stated if not _is_minor_number(v)}
-    minor = {_canonical_number(v) for v, _unit in stated if _is_minor_number(v)} - numbers
+    stated = [
+        (v, _canonical_number(v), unit)
+        for v, unit in _numbers(f"{folded_title}\n{folded_summary}", words, distinct)
+    ]
+    numbers = {number for v, number, _unit in stated if not _is_minor_number(v)}
+    minor = {number for v, number, _unit in stated if _is_minor_number(v)} - numbers
     quantities = {
-        f"{_canonical_number(v)} {unit}" for v, unit in stated if unit and not (unit == "yr" and v >= 1900)
+        f"{number} {unit}" for v, number, unit in stated if unit and not (unit == "yr" and v >= 1900)
     }
     exact = {_exact_key("hash", item.content_hash)} if item.content_hash else set()
     if item.url:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -13,11 +15,14 @@ from feeds.models import Item, Match, Span, StoryCandidate
 from feeds.stories import (
     StoryFingerprint,
     StoryIndex,
+    _posting_keys,
+    _record_keys,
     assign_stories,
     compare_fingerprints,
     decode_fingerprint,
     encode_fingerprint,
     fingerprint_item,
+    lexical_similarity,
     name_key,
     new_story_key,
     same_event,
@@ -513,3 +518,205 @@ def test_trailing_bytes_are_rejected() -> None:
     data = encode_fingerprint(fp("a", *EXCHANGE_185, EXCHANGE))
     with pytest.raises(StorageError, match="trailing"):
         decode_fingerprint(data + b"\x00")
+
+
+def _v1_bytes(original: StoryFingerprint) -> bytes:
+    """The fingerprint as format version 1 stored it: varint fields and 64 + 128 byte MinHash signatures."""
+    out = bytearray([1])
+
+    def varint(n: int) -> None:
+        while True:
+            byte, n = n & 0x7F, n >> 7
+            out.append(byte | (0x80 if n else 0))
+            if not n:
+                return
+
+    micros = (original.published - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
+    varint((micros << 1) ^ (micros >> 63))
+    out.append(1 if original.dated else 0)
+    for signature in (bytes(range(64)), bytes(128)):
+        varint(len(signature))
+        out += signature
+    for strings in (
+        original.actors,
+        original.topics,
+        original.numbers,
+        original.minor_numbers,
+        original.quantities,
+        original.names,
+    ):
+        varint(len(strings))
+        for value in sorted(strings):
+            varint(len(value.encode()))
+            out += value.encode()
+    for ints in (original.weekdays, original.quotes, original.exact):
+        varint(len(ints))
+        for number in sorted(ints):
+            varint(number)
+    return bytes(out)
+
+
+def test_version_1_fingerprints_still_decode_without_their_minhash_signatures() -> None:
+    original = fp("a", *EXCHANGE_185, EXCHANGE, url="https://example.com/pow")
+    decoded = decode_fingerprint(_v1_bytes(original))
+    assert decoded == dataclasses.replace(original, signature=b"", wording=b"")
+    # Stored before an upgrade, they still join by their facts and exact keys.
+    index = StoryIndex.from_candidates(
+        [
+            StoryCandidate(
+                item_id=1, story_id=1, story_key="s-old", published=T0, fingerprint=_v1_bytes(original)
+            )
+        ]
+    )
+    assert index.find(fp("b", *EXCHANGE_185_COPY, EXCHANGE)) == "s-old"
+    assert index.find(fp("c", *EXCHANGE_84, EXCHANGE)) is None
+
+
+@given(fingerprints)
+def test_an_index_record_yields_the_keys_its_fingerprint_was_indexed_under(
+    original: StoryFingerprint,
+) -> None:
+    # Eviction reads the keys back from the stored record: any difference would leave postings behind.
+    assert _record_keys(encode_fingerprint(original)) == _posting_keys(original)
+
+
+# --- lexical evidence -----------------------------------------------------------------------------------
+
+
+def test_lexical_similarity_is_the_jaccard_similarity_of_the_word_pairs() -> None:
+    a = fp("a", *EXCHANGE_185, EXCHANGE)
+    assert lexical_similarity(a.signature, a.signature) == 1.0
+    unrelated = fp("u", "Central bank keeps rates on hold", "Inflation eased in May, the bank said.", Match())
+    assert lexical_similarity(a.signature, unrelated.signature) == 0.0
+    title, summary = EXCHANGE_185
+    half = fp("h", title, " ".join(summary.split()[:20]), EXCHANGE)
+    pairs = len(a.signature) // 2  # distinct 16-bit pair hashes
+    shared = len(half.signature) // 2  # a prefix of the text: all of its pairs are in the whole
+    assert lexical_similarity(a.signature, half.signature) == pytest.approx(shared / pairs)
+
+
+def test_ellipses_eszett_and_numero_signs_read_as_their_spelled_out_forms() -> None:
+    typographic = fp("a", "Talks… resume", "At Straße № 5 the envoys met Ushakov again on Friday.", Match())
+    spelled = fp("a", "Talks... resume", "At Strasse No 5 the envoys met Ushakov again on Friday.", Match())
+    assert typographic == spelled
+
+
+# --- names and numbers ----------------------------------------------------------------------------------
+
+TAIL = " and the talks were described as useful by several officials familiar with the matter."
+
+
+@pytest.mark.parametrize(
+    ("summary", "names"),
+    [
+        (
+            "Russian Foreign Minister Sergei Lavrov met Wang Yi in Beijing" + TAIL,
+            {"Lavrov", "Wang", "Beijing"},
+        ),
+        ("Lavrov said the talks would continue" + TAIL + " Wang agreed.", set()),  # lone sentence openers
+        ("The aides said.» Trump left early" + TAIL, set()),
+        ("The aides said. «Trump left early»" + TAIL, set()),
+        ("Talks were held in Jean-Claude Juncker's office; Mr Putin was absent" + TAIL, {"Juncker", "Putin"}),
+        ("the delegation met\nZelensky in the capital" + TAIL, set()),
+        ("officials said that Witkoff: arrived" + TAIL + " Peskov: nothing to add.", {"Witkoff", "Peskov"}),
+        ("it was said (Ushakov) confirmed it" + TAIL, {"Ushakov"}),
+        ("Putin And Trump Agree To Meet In Budapest Next Week", set()),  # Title Case names nothing
+        ("SANCTIONS ON RUSSIA EXTENDED BY SIX MONTHS" + TAIL.upper(), set()),
+    ],
+)
+def test_names_are_the_last_words_of_capitalised_runs_but_not_lone_sentence_openers(
+    summary: str, names: set[str]
+) -> None:
+    assert fp("a", "Talks", summary, Match()).names == {name_key(name) for name in names}
+
+
+@pytest.mark.parametrize(
+    ("summary", "numbers", "quantities"),
+    [
+        ("The talks lasted two hours, then a five-hour break and twenty % more.", {"20", "5"},
+         {"2 h", "5 h", "20 %"}),
+        ("They waited two, hours later they left; four and a half days passed.", {"4.5"}, {"4.5 d"}),
+        ("Переговоры длились пять часов, а затем ещё два с половиной дня; рост на двадцать %.",
+         {"2.5", "20", "5"}, {"2.5 d", "5 h", "20 %"}),
+        ("Полтора часа спустя, 1 200 солдат и 4,5 млн долларов, 20-й пакет.",
+         {"1.5", "1200", "20", "4500000"}, {"1.5 h"}),
+    ],
+)  # fmt: skip
+def test_spelled_out_numbers_take_the_unit_that_directly_follows_them(
+    summary: str, numbers: set[str], quantities: set[str]
+) -> None:
+    found = fp("a", "Talks", summary, Match())
+    assert found.numbers == numbers
+    assert found.quantities == quantities
+
+
+# --- the index at scale ---------------------------------------------------------------------------------
+
+
+NOTHING = Match()
+
+
+def filler(i: int, m: Match = NOTHING) -> StoryFingerprint:
+    return fp(
+        f"f{i}",
+        f"Regional council {i} debates budget line {i + 1000}",
+        f"Councillors in district {i} debated budget line {i + 1000} on Monday for {i % 7 + 2} hours.",
+        m,
+        published=T0 - timedelta(minutes=i),
+    )
+
+
+def test_a_much_syndicated_story_is_still_found_among_its_many_copies() -> None:
+    index = StoryIndex()
+    for i in range(300):
+        index.add(f"filler-{i}", filler(i))
+    title, summary = EXCHANGE_185
+    for outlet in range(120):  # more copies than the index follows per key
+        copy = fp(f"copy-{outlet}", f"{title} - Outlet {outlet}", summary, EXCHANGE,
+                  published=T0 + timedelta(minutes=outlet))  # fmt: skip
+        index.add("s-exchange", copy)
+    russian = fp(
+        "ru",
+        "Россия и Украина обменялись 185 военнопленными",
+        "В четверг Россия и Украина при посредничестве ОАЭ обменялись 185 военнопленными, сообщили в "
+        "Минобороны России. Среди освобожденных защитники Мариуполя.",
+        EXCHANGE,
+        published=T0 + timedelta(hours=3),
+    )
+    assert index.find(russian) == "s-exchange"
+    assert index.find(fp("late-copy", *EXCHANGE_185_COPY, EXCHANGE, published=T0 + timedelta(hours=4))) == (
+        "s-exchange"
+    )
+    assert index.find(fp("other", *EXCHANGE_84, EXCHANGE, published=T0 + timedelta(hours=4))) is None
+
+
+def test_a_number_many_unrelated_reports_share_does_not_join_them() -> None:
+    index = StoryIndex()
+    m = match("russia", "ukraine", topics=("military",))
+    for i in range(200):
+        report = fp(
+            f"r{i}",
+            f"Shelling reported in district {i}",
+            f"Officials in district {i} reported 30 shells and {i + 400} drones on Friday morning.",
+            m,
+            published=T0 - timedelta(minutes=i),
+        )
+        index.add(f"s{i}", report)
+    new = fp("n", "Air raid alert in the capital", "Officials reported 30 shells and 9000 drones.", m)
+    assert index.find(new) is None
+
+
+def test_evicting_in_steps_keeps_exactly_the_window_and_forgets_every_key() -> None:
+    rng = random.Random(7)
+    index = StoryIndex(window=timedelta(hours=72))
+    published = [T0 + timedelta(minutes=rng.randrange(0, 72 * 60)) for _ in range(400)]  # out of order
+    for i, moment in enumerate(published):
+        m = match("russia", "ukraine") if i % 2 else Match()
+        index.add(f"s{i}", dataclasses.replace(filler(i, m), published=moment))
+    for hours in range(0, 73, 6):
+        cutoff = T0 + timedelta(hours=hours)
+        index.evict_before(cutoff)
+        assert len(index) == sum(1 for moment in published if moment >= cutoff)
+    index.evict_before(T0 + timedelta(days=30))
+    assert len(index) == 0
+    assert not index._postings._buckets  # white box: nothing of an evicted entry stays behind
