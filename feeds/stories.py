@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from hashlib import blake2b
+from operator import not_
 
 from feeds.errors import StorageError
 from feeds.models import Item, Match, StoryCandidate
@@ -1321,7 +1322,7 @@ def same_event(a: StoryFingerprint, b: StoryFingerprint) -> bool:
 # prove similar; fact keys (quotes, telling numbers, durations, names, weekday within the same actor set)
 # do for items that share most actors; actor keys feed a bounded scan of the rarest shared actors, for
 # retold stories that share actors and wording but no single fact.
-_EXACT, _QUOTE, _ANCHOR, _NUMBER, _QUANTITY, _NAME, _WEEKDAY, _ACTOR = range(8)
+_EXACT, _QUOTE, _ANCHOR, _NUMBER, _QUANTITY, _NAME, _WEEKDAY, _ACTOR, _STORY = range(9)
 
 
 _BIN_SHIFT = 16 - (_BINS - 1).bit_length()
@@ -1413,10 +1414,10 @@ def _record_keys(data: bytes) -> set[int]:
 _ID_BITS = 40  # entry ids; with the 24 key bits below they fill one unsigned 64-bit word
 _ID_MASK = (1 << _ID_BITS) - 1
 _ID_SPAN = 1 << _ID_BITS
-_KEY_BUCKET_BITS = 16
+_KEY_BUCKET_BITS = 14
 _KEY_BUCKET_MASK = (1 << _KEY_BUCKET_BITS) - 1
 _KEY_REST_MASK = (1 << (64 - _ID_BITS)) - 1
-_SMALL_BUCKET = 512  # a linear search of this many words costs no more than a binary one from Python
+_LARGE_BUCKET = 4096  # removals from larger buckets are gathered and done in one pass per bucket
 
 
 class _Postings:
@@ -1480,12 +1481,27 @@ class _Postings:
             low = key & _KEY_BUCKET_MASK
             word = ((key >> _KEY_BUCKET_BITS) & _KEY_REST_MASK) << _ID_BITS | entry
             bucket = buckets[low]
-            if len(bucket) > _SMALL_BUCKET:
+            size = len(bucket)
+            if size > _LARGE_BUCKET:
                 deferred.setdefault(low, []).append(word)
-            elif len(bucket) == 1:
+            elif size == 1:
                 del buckets[low]
             else:
-                bucket.remove(word)
+                i = bisect_left(bucket, word)
+                if i < size and bucket[i] == word:
+                    del bucket[i]
+
+    def remove_entries(self, dead: set[int]) -> None:
+        """Drop every posting of the ``dead`` entries in one pass over all buckets, all in C: cheaper
+        than finding their keys once they are more than a few percent of the entries."""
+        buckets = self._buckets
+        for low, bucket in list(buckets.items()):
+            alive = map(not_, map(dead.__contains__, map(_ID_MASK.__and__, bucket)))
+            kept = array("Q", itertools.compress(bucket, alive))
+            if not kept:
+                del buckets[low]
+            elif len(kept) < len(bucket):
+                buckets[low] = kept
 
     def remove_deferred(self, deferred: dict[int, list[int]]) -> None:
         """Drop the postings ``remove`` deferred, each large bucket in one pass."""
@@ -1533,6 +1549,8 @@ _FACT_POSTINGS = 12  # newest entries followed per fact key: a big event's lates
 _SLICE_US = 15 * 60 * 10**6  # entries are kept in quarter-hour slices of publication time for eviction
 _DECODED_KEPT = 2048  # decoded fingerprints kept for later look-ups: a story being joined is compared often
 _SIGNATURE_AT = _HEADER.size
+_ACTOR_TUPLES_KEPT = 4096
+_BULK_EVICTION = 16  # evicting more than 1/16 of the entries at once takes one pass over all postings
 _MAX_GATED = 32  # candidates sharing facts put through the cheap gates per look-up
 # How a candidate was found, best first.
 _EXACT_MATCH, _NEAR_DUPLICATE, _SHARED_FACTS, _RETOLD = range(4)
@@ -1559,10 +1577,11 @@ class StoryIndex:
         self._stamps = array("q")  # publication time in microseconds << 2 | states numbers << 1 | dated
         self._actors: list[tuple[int, ...]] = []  # the entry's actors, numbered by ``_actor_numbers``
         self._live = 0
-        self._members: dict[str, int | array[int]] = {}
         self._slices: dict[int, array[int]] = {}
         self._slice_heap: list[int] = []
         self._actor_numbers: dict[str, int] = {}
+        # Entries naming the same actors share one tuple (a cache, cleared when it grows: no leak).
+        self._actor_tuples: dict[frozenset[str], tuple[int, ...]] = {}
         self._decoded: dict[int, StoryFingerprint] = {}
 
     @classmethod
@@ -1595,16 +1614,11 @@ class StoryIndex:
             micros << _STAMP_SHIFT | (_STATES_NUMBERS if fp.numbers else 0) | (_DATED if fp.dated else 0)
         )
         self._actors.append(self._actor_ids(fp.actors))
+        keys = _posting_keys(fp)
+        keys.add(hash((_STORY, story_key)))  # a story's members are the entries holding its key
         add = self._postings.add
-        for key in _posting_keys(fp):
+        for key in keys:
             add(key, entry)
-        held = self._members.get(story_key)
-        if held is None:
-            self._members[story_key] = entry
-        elif isinstance(held, int):
-            self._members[story_key] = array("Q", (held, entry))
-        else:
-            held.append(entry)
         moment = micros // _SLICE_US
         same_slice = self._slices.get(moment)
         if same_slice is None:
@@ -1615,11 +1629,16 @@ class StoryIndex:
         self._live += 1
 
     def _actor_ids(self, actors: frozenset[str]) -> tuple[int, ...]:
-        numbers = self._actor_numbers
-        for actor in actors:
-            if actor not in numbers:
-                numbers[actor] = len(numbers)
-        return tuple(numbers[actor] for actor in actors)
+        known = self._actor_tuples.get(actors)
+        if known is None:
+            numbers = self._actor_numbers
+            for actor in actors:
+                if actor not in numbers:
+                    numbers[actor] = len(numbers)
+            if len(self._actor_tuples) >= _ACTOR_TUPLES_KEPT:
+                self._actor_tuples.clear()
+            known = self._actor_tuples[actors] = tuple(sorted(numbers[actor] for actor in actors))
+        return known
 
     def _record(self, entry: int) -> bytes:
         record = self._records[entry - self._base]
@@ -1702,6 +1721,7 @@ class StoryIndex:
         micros, window, dated = _micros(fp.published), self._window_us, fp.dated
         mine = set(self._actor_ids(fp.actors))
         numbers = fp.numbers
+        fitting: dict[tuple[int, ...], bool] = {}  # per actor set: shares at least half of the actors
 
         def admissible(entry: int) -> bool:
             """False when only "different" can follow: a time gap beyond the window, too few shared
@@ -1710,8 +1730,11 @@ class StoryIndex:
             if dated and stamp & _DATED and abs((stamp >> _STAMP_SHIFT) - micros) > window:
                 return False
             theirs = actors[entry - base]
-            shared = len(mine.intersection(theirs))
-            if not shared or 2 * shared < len(mine) + len(theirs) - shared:
+            fits = fitting.get(theirs)
+            if fits is None:
+                shared = len(mine.intersection(theirs))
+                fits = fitting[theirs] = bool(shared) and 2 * shared >= len(mine) + len(theirs) - shared
+            if not fits:
                 return False
             return not (
                 numbers
@@ -1768,14 +1791,12 @@ class StoryIndex:
     def _joinable(self, story_key: str, traits: _Traits, clean: set[int]) -> bool:
         """An item that matches one member must not contradict another: stops A~B~C chains drifting.
         Members in ``clean`` are already known not to conflict."""
-        held = self._members.get(story_key)
-        if held is None:
-            return False
-        members = [held] if isinstance(held, int) else held[-_MAX_MEMBERS_CHECKED:]
+        members = self._postings.newest(hash((_STORY, story_key)), _MAX_MEMBERS_CHECKED)
+        base, stories = self._base, self._stories
         return not any(
             _conflicts_between(self._entry_traits(m), traits, self._window_us)
             for m in members
-            if m not in clean
+            if m not in clean and stories[m - base] == story_key  # a key that only hashes alike is no member
         )
 
     def _weigh_entry(
@@ -1846,6 +1867,8 @@ class StoryIndex:
 
     def _drop(self, dead: list[int]) -> None:
         base, records, stories = self._base, self._records, self._stories
+        # A few entries: read their keys back and remove those postings. Many: one pass over all postings.
+        one_by_one = len(dead) * _BULK_EVICTION < self._live
         deferred: dict[int, list[int]] = {}
         for entry in dead:
             slot = entry - base
@@ -1853,18 +1876,17 @@ class StoryIndex:
             if record is None or story_key is None:
                 continue
             self._decoded.pop(entry, None)
-            self._postings.remove(entry, _record_keys(record), deferred)
-            held = self._members[story_key]
-            if isinstance(held, int):
-                del self._members[story_key]
-            else:
-                held.remove(entry)
-                if len(held) == 1:
-                    self._members[story_key] = held[0]
+            if one_by_one:
+                keys = _record_keys(record)
+                keys.add(hash((_STORY, story_key)))
+                self._postings.remove(entry, keys, deferred)
             records[slot] = None
             stories[slot] = None
             self._live -= 1
-        self._postings.remove_deferred(deferred)
+        if one_by_one:
+            self._postings.remove_deferred(deferred)
+        else:
+            self._postings.remove_entries(set(dead))
         # Slots of evicted entries at the front go; entries evicted out of order leave a hole until then.
         front = 0
         while front < len(records) and records[front] is None:

@@ -706,17 +706,23 @@ def test_a_number_many_unrelated_reports_share_does_not_join_them() -> None:
     assert index.find(new) is None
 
 
-def test_evicting_in_steps_keeps_exactly_the_window_and_forgets_every_key() -> None:
+@pytest.mark.parametrize("step", [timedelta(hours=6), timedelta(minutes=20)])  # many at once, a few at a time
+def test_evicting_in_steps_keeps_exactly_the_window_and_forgets_every_key(step: timedelta) -> None:
     rng = random.Random(7)
     index = StoryIndex(window=timedelta(hours=72))
     published = [T0 + timedelta(minutes=rng.randrange(0, 72 * 60)) for _ in range(400)]  # out of order
     for i, moment in enumerate(published):
         m = match("russia", "ukraine") if i % 2 else Match()
-        index.add(f"s{i}", dataclasses.replace(filler(i, m), published=moment))
-    for hours in range(0, 73, 6):
-        cutoff = T0 + timedelta(hours=hours)
+        # Three copies to a story, published hours apart.
+        index.add(f"s{i // 3}", dataclasses.replace(filler(i // 3, m), published=moment))
+    cutoff = T0
+    while cutoff + step <= max(published):
         index.evict_before(cutoff)
         assert len(index) == sum(1 for moment in published if moment >= cutoff)
+        survivor = next(i for i, moment in enumerate(published) if moment >= cutoff + step)
+        copy = dataclasses.replace(filler(survivor // 3, match("russia", "ukraine")), published=cutoff + step)
+        assert index.find(copy) == f"s{survivor // 3}"
+        cutoff += step
     index.evict_before(T0 + timedelta(days=30))
     assert len(index) == 0
     assert not index._postings._buckets  # white box: nothing of an evicted entry stays behind
