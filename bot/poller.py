@@ -24,7 +24,7 @@ from storage.db import Database
 from storage.feeds import FeedRepository
 from storage.items import ItemRepository
 from storage.matches import MatchRepository
-from storage.stories import StoryRepository
+from storage.stories import Membership, StoryRepository
 from storage.watchlists import WatchlistRepository
 
 log = logging.getLogger(__name__)
@@ -280,30 +280,47 @@ class Poller:
     ) -> list[NewItem]:
         """Items, matches, stories and the feed's new state: one transaction."""
         by_identity = {c.item.identity: c for c in classified}
-        new_items: list[NewItem] = []
         try:
             async with self._db.transaction():
                 stored = await self.items.add_items(feed.id, [c.item for c in classified], fetched_at=now)
+                # Story look-ups run in memory first; their writes then go in a few statements per feed.
+                placed: list[tuple[StoredItem, Classified, Membership]] = []
                 for s in stored:
                     c = by_identity[s.item.identity]
                     if not c.fingerprint:
-                        # Names nothing tracked: stored and searchable, but no story to alert or digest.
-                        new_items.append(NewItem(stored=s, match=c.match, story_id=None, new_story=False))
                         continue
                     fp = decode_fingerprint(c.fingerprint)
                     key = self._index.find(fp)
-                    is_new = key is None
                     if key is None:
-                        key = new_story_key(s.item)
-                        story_id = await self.stories.create(
-                            key, title=s.item.title, first_seen=now, score=c.match.score
+                        membership = Membership(
+                            item_id=s.id,
+                            story_key=new_story_key(s.item),
+                            fingerprint=c.fingerprint,
+                            new_story=True,
+                            title=s.item.title,
+                            score=c.match.score,
                         )
                     else:
-                        story_id = await self.stories.id_for_key(key)
-                    await self.stories.attach(story_id, s.id, c.fingerprint)
-                    await self.matches.save(s.id, c.match)
-                    self._index.add(key, fp)
-                    new_items.append(NewItem(stored=s, match=c.match, story_id=story_id, new_story=is_new))
+                        membership = Membership(
+                            item_id=s.id, story_key=key, fingerprint=c.fingerprint, new_story=False
+                        )
+                    self._index.add(membership.story_key, fp)
+                    placed.append((s, c, membership))
+                story_ids = await self.stories.add_members([m for _, _, m in placed], seen_at=now)
+                await self.matches.save_many([(s.id, c.match) for s, c, _ in placed])
+                in_story = {s.id: m for s, _, m in placed}
+                new_items: list[NewItem] = []
+                for s in stored:
+                    c = by_identity[s.item.identity]
+                    m = in_story.get(s.id)
+                    if m is None:
+                        # Names nothing tracked: stored and searchable, but no story to alert or digest.
+                        new_items.append(NewItem(stored=s, match=c.match, story_id=None, new_story=False))
+                    else:
+                        story_id = story_ids[m.story_key]
+                        new_items.append(
+                            NewItem(stored=s, match=c.match, story_id=story_id, new_story=m.new_story)
+                        )
                 await self.feeds.record_success(
                     feed.id,
                     now=now,

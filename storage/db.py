@@ -181,19 +181,20 @@ class Database:
         """Run one statement; the number of rows it inserted, changed or deleted."""
         async with self._turn():
             try:
-                async with self._conn.execute(sql, params) as cursor:
-                    return cursor.rowcount
+                # Not closed: a finished write holds nothing, and closing costs a second thread hop.
+                cursor = await self._conn.execute(sql, params)
             except (sqlite3.Error, ValueError) as e:
                 raise self._error(e) from e
+            return cursor.rowcount
 
     async def insert(self, sql: str, params: Sequence[SqlValue] = ()) -> int:
         """Run one INSERT; the rowid of the new row."""
         async with self._turn():
             try:
-                async with self._conn.execute(sql, params) as cursor:
-                    rowid = cursor.lastrowid
+                cursor = await self._conn.execute(sql, params)
             except (sqlite3.Error, ValueError) as e:
                 raise self._error(e) from e
+            rowid = cursor.lastrowid
         if rowid is None:
             raise StorageError(f"database at {self.path} reported no row id for an insert")
         return rowid
@@ -202,10 +203,10 @@ class Database:
         """Run one statement once per parameter row in a single call; the total rows changed."""
         async with self._turn():
             try:
-                async with self._conn.executemany(sql, rows) as cursor:
-                    return cursor.rowcount
+                cursor = await self._conn.executemany(sql, rows)
             except (sqlite3.Error, ValueError) as e:
                 raise self._error(e) from e
+            return cursor.rowcount
 
     async def fetch_all(self, sql: str, params: Sequence[SqlValue] = ()) -> list[Row]:
         """Every row of a query."""

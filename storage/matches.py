@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import cast
 
 from feeds.errors import StorageError
@@ -71,6 +72,35 @@ class MatchRepository:
             ]
             await self._db.executemany(
                 "INSERT INTO matches (item_id, kind, target_id, position) VALUES (?, ?, ?, ?)", rows
+            )
+
+    async def save_many(self, matches: Sequence[tuple[int, Match]]) -> None:
+        """:meth:`save` for many items in three statements (the poll path stores a feed's matches at once)."""
+        if not matches:
+            return
+        item_ids = [item_id for item_id, _ in matches]
+        if len(set(item_ids)) != len(item_ids):
+            raise StorageError("a batch of matches names the same item twice")
+        async with self._db.transaction():
+            try:
+                await self._db.executemany(
+                    "INSERT INTO match_results (item_id, score, spans) VALUES (?, ?, ?) "
+                    "ON CONFLICT (item_id) DO UPDATE SET score = excluded.score, spans = excluded.spans",
+                    [(item_id, match.score, _spans_json(match.spans)) for item_id, match in matches],
+                )
+            except IntegrityViolation as e:
+                if "FOREIGN KEY" not in str(e):
+                    raise
+                raise StorageError("cannot store a match: one of its items is not stored") from e
+            await self._db.executemany("DELETE FROM matches WHERE item_id = ?", [(i,) for i in item_ids])
+            await self._db.executemany(
+                "INSERT INTO matches (item_id, kind, target_id, position) VALUES (?, ?, ?, ?)",
+                [
+                    (item_id, kind, target, position)
+                    for item_id, match in matches
+                    for kind, targets in (("actor", match.actors), ("topic", match.topics))
+                    for position, target in enumerate(dict.fromkeys(targets))
+                ],
             )
 
     async def for_item(self, item_id: int) -> Match:

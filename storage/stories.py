@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from feeds.errors import StorageError
@@ -13,6 +14,22 @@ from storage.items import attach_to_story
 _COLUMNS = "id, key, title, first_seen, last_seen, score"
 # Stay far below SQLite's bound-parameter limit when listing story ids.
 _IDS_PER_QUERY = 500
+_NEW_STORIES_PER_STATEMENT = 999 // 5
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Membership:
+    """A stored item joining the story ``story_key``, with the fingerprint it was matched by.
+
+    With ``new_story`` the story does not exist yet and is created from this item's title and score.
+    """
+
+    item_id: int
+    story_key: str
+    fingerprint: bytes
+    new_story: bool
+    title: str = ""
+    score: float = 0.0
 
 
 class StoryRepository:
@@ -35,6 +52,55 @@ class StoryRepository:
     async def attach(self, story_id: int, item_id: int, fingerprint: bytes) -> None:
         """Make a stored item a source of the story, with the fingerprint it was matched by."""
         await attach_to_story(self._db, story_id=story_id, item_id=item_id, fingerprint=fingerprint)
+
+    async def add_members(self, members: Sequence[Membership], *, seen_at: datetime) -> dict[str, int]:
+        """Create the new stories and attach every item in a handful of statements; story ids by key.
+
+        The poll path's batch form of :meth:`create` + :meth:`attach`: each statement is a thread hop.
+        """
+        if not members:
+            return {}
+        moment = encode_time(seen_at)
+        ids: dict[str, int] = {}
+        created = [m for m in members if m.new_story]
+        if len({m.story_key for m in created}) != len(created):
+            raise StorageError("a batch creates the same story twice")
+        async with self._db.transaction():
+            for start in range(0, len(created), _NEW_STORIES_PER_STATEMENT):
+                chunk = created[start : start + _NEW_STORIES_PER_STATEMENT]
+                values = ", ".join(["(?, ?, ?, ?, ?)"] * len(chunk))
+                params = [v for m in chunk for v in (m.story_key, m.title, moment, moment, m.score)]
+                try:
+                    rows = await self._db.fetch_all(
+                        "INSERT INTO stories (key, title, first_seen, last_seen, score) "
+                        f"VALUES {values} RETURNING id, key",
+                        params,
+                    )
+                except IntegrityViolation as e:
+                    raise StorageError(f"a story of this batch already exists: {e}") from e
+                ids.update((str(row["key"]), int(row["id"])) for row in rows)
+            known = list(dict.fromkeys(m.story_key for m in members if m.story_key not in ids))
+            for start in range(0, len(known), _IDS_PER_QUERY):
+                chunk_keys = known[start : start + _IDS_PER_QUERY]
+                marks = ", ".join("?" * len(chunk_keys))
+                for row in await self._db.fetch_all(
+                    f"SELECT id, key FROM stories WHERE key IN ({marks})", chunk_keys
+                ):
+                    ids[str(row["key"])] = int(row["id"])
+            missing = [key for key in known if key not in ids]
+            if missing:
+                raise StorageError(f"no story with key {missing[0]!r}")
+            changed = await self._db.executemany(
+                "UPDATE items SET story_id = ?, fingerprint = ? WHERE id = ?",
+                [(ids[m.story_key], m.fingerprint, m.item_id) for m in members],
+            )
+            if changed != len(members):
+                raise StorageError("a story member is not a stored item")
+            await self._db.executemany(
+                "UPDATE stories SET last_seen = max(last_seen, ?) WHERE id = ?",
+                [(moment, story_id) for story_id in dict.fromkeys(ids[m.story_key] for m in members)],
+            )
+        return ids
 
     async def candidates(self, since: datetime) -> list[StoryCandidate]:
         """Items published at or after ``since`` that belong to a story, oldest first, with fingerprints."""

@@ -41,3 +41,38 @@ async def test_match_round_trip_and_replace(db: Database, feed: FeedState) -> No
 async def test_match_for_unknown_item_raises(db: Database) -> None:
     with pytest.raises(StorageError, match="no item with id 9"):
         await MatchRepository(db).save(9, Match(actors=("un",)))
+
+
+async def test_save_many_equals_saving_one_by_one(db: Database, feed: FeedState) -> None:
+    stored = await ItemRepository(db).add_items(feed.id, [make_item(n) for n in range(3)], fetched_at=T0)
+    repo = MatchRepository(db)
+    await repo.save(stored[0].id, Match(actors=("putin",), score=9.0))
+    batch = [
+        (stored[0].id, Match(topics=("ceasefire",), score=0.5)),  # replaces what was there
+        (
+            stored[1].id,
+            Match(
+                actors=("un", "lavrov", "un"),
+                topics=("sanctions",),
+                score=2.0,
+                spans=(Span(field="title", start=0, end=2, target="un", phrase="UN"),),
+            ),
+        ),
+        (stored[2].id, Match()),
+    ]
+    await repo.save_many(batch)
+    await repo.save_many([])
+    assert [await repo.for_item(i) for i, _ in batch] == [
+        Match(topics=("ceasefire",), score=0.5),
+        Match(
+            actors=("un", "lavrov"),
+            topics=("sanctions",),
+            score=2.0,
+            spans=(Span(field="title", start=0, end=2, target="un", phrase="UN"),),
+        ),
+        Match(),
+    ]
+    with pytest.raises(StorageError, match="not stored"):
+        await repo.save_many([(404, Match(score=1.0))])
+    with pytest.raises(StorageError, match="same item twice"):
+        await repo.save_many([batch[2], batch[2]])

@@ -11,7 +11,7 @@ from feeds.models import FeedState, Match, StorySource
 from storage.db import Database
 from storage.items import ItemRepository
 from storage.matches import MatchRepository
-from storage.stories import StoryRepository
+from storage.stories import Membership, StoryRepository
 from tests.storage.samples import T0, make_item
 
 
@@ -115,3 +115,58 @@ async def test_attaching_later_items_moves_last_seen(db: Database, feed: FeedSta
     # The story was first seen long ago but is still active, so retention at T0 + 30 days keeps it.
     await items.delete_older_than(T0 + timedelta(days=30))
     assert (await stories.get(story_id)).id == story_id
+
+
+async def test_add_members_creates_joins_and_matches_one_by_one(db: Database, feed: FeedState) -> None:
+    items, stories = ItemRepository(db), StoryRepository(db)
+    old = await stories.create("old", title="Old", first_seen=T0, score=0.0)
+    stored = await items.add_items(feed.id, [make_item(n) for n in range(4)], fetched_at=T0)
+    seen = T0 + timedelta(hours=3)
+    ids = await stories.add_members(
+        [
+            Membership(
+                item_id=stored[0].id,
+                story_key="new",
+                fingerprint=b"f0",
+                new_story=True,
+                title="New",
+                score=1.5,
+            ),
+            Membership(item_id=stored[1].id, story_key="new", fingerprint=b"f1", new_story=False),
+            Membership(item_id=stored[2].id, story_key="old", fingerprint=b"f2", new_story=False),
+        ],
+        seen_at=seen,
+    )
+    assert ids["old"] == old and set(ids) == {"old", "new"}
+    new = await stories.get(ids["new"])
+    assert (new.title, new.first_seen, new.score, len(new.sources)) == ("New", seen, 1.5, 2)
+    assert len((await stories.get(old)).sources) == 1
+    candidates = await stories.candidates(T0 - timedelta(days=1))
+    assert {(c.item_id, c.story_key, c.fingerprint) for c in candidates} == {
+        (stored[0].id, "new", b"f0"),
+        (stored[1].id, "new", b"f1"),
+        (stored[2].id, "old", b"f2"),
+    }
+    # last_seen moved to the batch's time: retention a month after T0 keeps the old story.
+    await items.delete_older_than(T0 + timedelta(days=30))
+    assert await stories.add_members([], seen_at=seen) == {}
+
+
+async def test_add_members_errors_roll_back_the_batch(db: Database, feed: FeedState) -> None:
+    items, stories = ItemRepository(db), StoryRepository(db)
+    await stories.create("taken", title="x", first_seen=T0, score=0.0)
+    [item] = await items.add_items(feed.id, [make_item(1)], fetched_at=T0)
+
+    def joining(key: str, *, new: bool, item_id: int = item.id) -> Membership:
+        return Membership(item_id=item_id, story_key=key, fingerprint=b"f", new_story=new)
+
+    with pytest.raises(StorageError, match="already exists"):
+        await stories.add_members([joining("fresh", new=True), joining("taken", new=True)], seen_at=T0)
+    with pytest.raises(StorageError, match="no story with key 'missing'"):
+        await stories.add_members([joining("fresh", new=True), joining("missing", new=False)], seen_at=T0)
+    with pytest.raises(StorageError, match="not a stored item"):
+        await stories.add_members([joining("fresh", new=True, item_id=404)], seen_at=T0)
+    with pytest.raises(StorageError, match="same story twice"):
+        await stories.add_members([joining("fresh", new=True), joining("fresh", new=True)], seen_at=T0)
+    assert await stories.by_key("fresh") is None  # nothing of a failed batch is left
+    assert await stories.candidates(T0 - timedelta(days=1)) == []
