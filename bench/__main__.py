@@ -1,5 +1,5 @@
-"""``python -m bench [--quick] [--only poll,peer,classify,stories,search] [--seed N]``: run the benchmarks in
-order and print each table (then its JSON lines) as it finishes."""
+"""``python -m bench [--quick] [--only poll,peer,classify,stories,search,deliver] [--seed N]``: run the
+benchmarks in order and print each table (then its JSON lines) as it finishes."""
 
 from __future__ import annotations
 
@@ -31,6 +31,7 @@ BENCHMARKS: tuple[Benchmark, ...] = (
     Benchmark(name="classify", module="bench.bench_classify"),
     Benchmark(name="stories", module="bench.bench_stories"),
     Benchmark(name="search", module="bench.bench_search"),
+    Benchmark(name="deliver", module="bench.bench_deliver"),
 )
 
 

@@ -8,9 +8,9 @@ import logging
 import pickle
 import random
 from collections.abc import Callable, Sequence
-from concurrent.futures import Executor
+from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Literal
 
@@ -22,7 +22,7 @@ from feeds.parse import parse_feed
 from feeds.stories import StoryIndex, decode_fingerprint, encode_fingerprint, fingerprint_item, new_story_key
 from storage.db import Database
 from storage.feeds import FeedRepository
-from storage.items import ItemRepository
+from storage.items import ItemBatch, ItemRepository
 from storage.matches import MatchRepository
 from storage.stories import Membership, StoryRepository
 from storage.watchlists import WatchlistRepository
@@ -31,6 +31,9 @@ log = logging.getLogger(__name__)
 
 PollStatus = Literal["new", "unchanged", "failed"]
 STORY_WINDOW = timedelta(hours=72)
+# A group commit takes queued feeds until it holds this many items: big enough to spread the cost of a
+# transaction, small enough that the first feed of a group is not kept waiting long.
+_ITEMS_PER_GROUP = 2_000
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -106,6 +109,31 @@ def _compiled(snapshot: WatchlistSnapshot) -> CompiledWatchlist:
     return compiled
 
 
+_WARM_UP_FEED = (
+    b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>'
+    b"<item><title>Warm-up</title><link>https://example.org/a?utm_source=x</link>"
+    b"<description>&lt;p&gt;text&lt;/p&gt;</description><pubDate>Mon, 02 Jan 2006 15:04:05 GMT</pubDate>"
+    b"</item></channel></rss>"
+)
+
+
+def prepare_parse_worker() -> None:
+    """Run once in each new parse worker: load the parsers, normaliser and matcher before the first feed
+    arrives, so a poll never waits for a worker to start up."""
+    parse_feed(
+        _WARM_UP_FEED,
+        feed_url="https://example.org/feed",
+        source="warm-up",
+        fetched_at=datetime(2006, 1, 2, tzinfo=UTC),
+        content_type="application/rss+xml",
+    )
+
+
+def compile_in_worker(snapshot: WatchlistSnapshot) -> int:
+    """Compile ``snapshot`` in the worker that runs this (cached there); the number of phrases compiled."""
+    return _compiled(snapshot).phrases
+
+
 def parse_and_classify(
     body: bytes,
     *,
@@ -129,6 +157,17 @@ def parse_and_classify(
         fingerprint = b"" if match.is_empty else encode_fingerprint(fingerprint_item(item, match))
         classified.append(Classified(item=item, match=match, fingerprint=fingerprint))
     return classified
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _PendingStore:
+    """A fetched and parsed feed waiting to be stored."""
+
+    feed: FeedState
+    classified: Sequence[Classified]
+    result: FetchResult
+    body_hash: str
+    now: datetime
 
 
 class ClassifierState:
@@ -186,8 +225,23 @@ class Poller:
         self._index_loaded = False
         # One aiosqlite connection: transactions must not interleave.
         self._write_lock = asyncio.Lock()
+        # Parsed feeds waiting for the writer task, which stores them in groups (see _write_pending).
+        self._pending: list[tuple[_PendingStore, asyncio.Future[list[NewItem]]]] = []
+        self._writer: asyncio.Task[None] | None = None
         # Feeds between fetch and commit: bounds the bodies and parsed items held in memory at once.
         self._in_flight = asyncio.Semaphore(max_in_flight)
+
+    async def start_workers(self, count: int) -> None:
+        """Start the ``count`` parse workers now and compile the watchlist there, not on the first poll.
+
+        A process pool starts a worker per task submitted while none is idle, so ``count`` tasks start
+        them all; each runs :func:`prepare_parse_worker` as it starts.
+        """
+        if not isinstance(self._executor, ProcessPoolExecutor):
+            return
+        loop = asyncio.get_running_loop()
+        compile_ = partial(compile_in_worker, self.classifier.snapshot)
+        await asyncio.gather(*(loop.run_in_executor(self._executor, compile_) for _ in range(count)))
 
     async def load_story_window(self, now: datetime) -> None:
         """Fill the in-memory story index from the items stored in the window."""
@@ -259,8 +313,9 @@ class Poller:
             )
         except ParseError as e:
             return await self._record_failure(feed, FetchError(str(e)))
-        async with self._write_lock:
-            new_items = await self._store(feed, classified, result=result, body_hash=body_hash, now=now)
+        new_items = await self._store(
+            _PendingStore(feed=feed, classified=classified, result=result, body_hash=body_hash, now=now)
+        )
         return FeedPollResult(
             feed=feed,
             status="new" if new_items else "unchanged",
@@ -269,71 +324,119 @@ class Poller:
             http_status=result.status,
         )
 
-    async def _store(
-        self,
-        feed: FeedState,
-        classified: Sequence[Classified],
-        *,
-        result: FetchResult,
-        body_hash: str,
-        now: datetime,
-    ) -> list[NewItem]:
-        """Items, matches, stories and the feed's new state: one transaction."""
-        by_identity = {c.item.identity: c for c in classified}
+    async def _store(self, pending: _PendingStore) -> list[NewItem]:
+        """Store a parsed feed together with the others parsed meanwhile; its new items once committed."""
+        future: asyncio.Future[list[NewItem]] = asyncio.get_running_loop().create_future()
+        self._pending.append((pending, future))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_pending())
+        return await future
+
+    async def _write_pending(self) -> None:
+        # Group commit: while one transaction writes, the feeds parsed meanwhile queue for the next, so the
+        # per-transaction and per-statement costs are paid per group of feeds, not per feed.
+        taken: list[tuple[_PendingStore, asyncio.Future[list[NewItem]]]] = []
+        try:
+            while self._pending:
+                taken, items = [], 0
+                while self._pending and (not taken or items < _ITEMS_PER_GROUP):
+                    taken.append(self._pending.pop(0))
+                    items += len(taken[-1][0].classified)
+                async with self._write_lock:
+                    try:
+                        stored = await self._store_group([p for p, _ in taken])
+                    except Exception:
+                        # The group rolled back: store each feed on its own, so one bad feed fails alone.
+                        stored = None
+                    if stored is None:
+                        for p, future in taken:
+                            try:
+                                [alone] = await self._store_group([p])
+                            except Exception as e:
+                                if not future.done():
+                                    future.set_exception(e)
+                            else:
+                                if not future.done():
+                                    future.set_result(alone)
+                    else:
+                        for (_, future), new_items in zip(taken, stored, strict=True):
+                            if not future.done():
+                                future.set_result(new_items)
+                taken = []
+        finally:
+            # Cancelled (shutdown): whoever awaits an unwritten feed hears so.
+            for _, future in [*taken, *self._pending]:
+                if not future.done():
+                    future.cancel()
+            self._pending.clear()
+
+    async def _store_group(self, group: Sequence[_PendingStore]) -> list[list[NewItem]]:
+        """Items, matches, stories and the feeds' new states of ``group``: one transaction."""
+        seen_at = max(p.now for p in group)
         try:
             async with self._db.transaction():
-                stored = await self.items.add_items(feed.id, [c.item for c in classified], fetched_at=now)
-                # Story look-ups run in memory first; their writes then go in a few statements per feed.
-                placed: list[tuple[StoredItem, Classified, Membership]] = []
-                for s in stored:
-                    c = by_identity[s.item.identity]
-                    if not c.fingerprint:
-                        continue
-                    fp = decode_fingerprint(c.fingerprint)
-                    key = self._index.find(fp)
-                    if key is None:
-                        membership = Membership(
-                            item_id=s.id,
-                            story_key=new_story_key(s.item),
-                            fingerprint=c.fingerprint,
-                            new_story=True,
-                            title=s.item.title,
-                            score=c.match.score,
-                        )
-                    else:
-                        membership = Membership(
-                            item_id=s.id, story_key=key, fingerprint=c.fingerprint, new_story=False
-                        )
-                    self._index.add(membership.story_key, fp)
-                    placed.append((s, c, membership))
-                story_ids = await self.stories.add_members([m for _, _, m in placed], seen_at=now)
-                await self.matches.save_many([(s.id, c.match) for s, c, _ in placed])
-                in_story = {s.id: m for s, _, m in placed}
-                new_items: list[NewItem] = []
-                for s in stored:
-                    c = by_identity[s.item.identity]
-                    m = in_story.get(s.id)
-                    if m is None:
-                        # Names nothing tracked: stored and searchable, but no story to alert or digest.
-                        new_items.append(NewItem(stored=s, match=c.match, story_id=None, new_story=False))
-                    else:
-                        story_id = story_ids[m.story_key]
-                        new_items.append(
-                            NewItem(stored=s, match=c.match, story_id=story_id, new_story=m.new_story)
-                        )
-                await self.feeds.record_success(
-                    feed.id,
-                    now=now,
-                    etag=result.etag,
-                    last_modified=result.last_modified,
-                    body_hash=body_hash,
-                    next_poll_at=next_poll_after(feed, None, now=now, rng=self._rng),
+                stored_per_feed = await self.items.add_batches(
+                    [
+                        ItemBatch(feed_id=p.feed.id, items=[c.item for c in p.classified], fetched_at=p.now)
+                        for p in group
+                    ]
                 )
+                # Story look-ups run in memory first; their writes then go in a few statements per group.
+                placed: list[tuple[StoredItem, Classified, Membership]] = []
+                classified_per_feed: list[list[tuple[StoredItem, Classified]]] = []
+                for p, stored in zip(group, stored_per_feed, strict=True):
+                    by_identity = {c.item.identity: c for c in p.classified}
+                    pairs = [(s, by_identity[s.item.identity]) for s in stored]
+                    classified_per_feed.append(pairs)
+                    for s, c in pairs:
+                        if c.fingerprint:
+                            placed.append((s, c, self._place(s, c)))
+                story_ids = await self.stories.add_members([m for _, _, m in placed], seen_at=seen_at)
+                await self.matches.save_many([(s.id, c.match) for s, c, _ in placed])
+                for p in group:
+                    await self.feeds.record_success(
+                        p.feed.id,
+                        now=p.now,
+                        etag=p.result.etag,
+                        last_modified=p.result.last_modified,
+                        body_hash=p.body_hash,
+                        next_poll_at=next_poll_after(p.feed, None, now=p.now, rng=self._rng),
+                    )
         except BaseException:
             # The transaction rolled back: the index must not keep what the database does not have.
-            await self.load_story_window(now)
+            await self.load_story_window(seen_at)
             raise
-        return new_items
+        in_story = {s.id: m for s, _, m in placed}
+        return [
+            [
+                # Names nothing tracked: stored and searchable, but no story to alert or digest.
+                NewItem(stored=s, match=c.match, story_id=None, new_story=False)
+                if (m := in_story.get(s.id)) is None
+                else NewItem(stored=s, match=c.match, story_id=story_ids[m.story_key], new_story=m.new_story)
+                for s, c in pairs
+            ]
+            for pairs in classified_per_feed
+        ]
+
+    def _place(self, stored: StoredItem, classified: Classified) -> Membership:
+        """The story a stored item joins (a new one when the index finds none); added to the index."""
+        fp = decode_fingerprint(classified.fingerprint)
+        key = self._index.find(fp)
+        if key is None:
+            membership = Membership(
+                item_id=stored.id,
+                story_key=new_story_key(stored.item),
+                fingerprint=classified.fingerprint,
+                new_story=True,
+                title=stored.item.title,
+                score=classified.match.score,
+            )
+        else:
+            membership = Membership(
+                item_id=stored.id, story_key=key, fingerprint=classified.fingerprint, new_story=False
+            )
+        self._index.add(membership.story_key, fp)
+        return membership
 
     async def _record_failure(self, feed: FeedState, error: FetchError) -> FeedPollResult:
         now = self._clock()

@@ -21,7 +21,7 @@ from bot.platforms.base import ChatPlatform
 from bot.platforms.console import ConsolePlatform
 from bot.platforms.discord import DiscordPlatform
 from bot.platforms.slack import SlackPlatform
-from bot.poller import FeedPollResult, Poller
+from bot.poller import FeedPollResult, Poller, prepare_parse_worker
 from bot.watchlist_sync import sync_config_watchlist
 from feeds.errors import ConfigError, DiplowatchError
 from feeds.fetch import Fetcher, FetchPolicy
@@ -120,13 +120,20 @@ def fetch_policy(config: Config) -> FetchPolicy:
     )
 
 
+def parse_worker_count(workers: int) -> int:
+    """The configured number of parse workers, 0 meaning one per CPU."""
+    return workers or os.cpu_count() or 1
+
+
 def parse_executor(workers: int) -> Executor | None:
     """A process pool for parsing and classifying (both cores), or None to use a thread of this process."""
-    count = workers or os.cpu_count() or 1
+    count = parse_worker_count(workers)
     if count <= 1:
         return None
     # spawn: workers start clean, not as forks of a process with an event loop and open sockets.
-    return ProcessPoolExecutor(max_workers=count, mp_context=multiprocessing.get_context("spawn"))
+    return ProcessPoolExecutor(
+        max_workers=count, mp_context=multiprocessing.get_context("spawn"), initializer=prepare_parse_worker
+    )
 
 
 def build_platforms(config: Config, *, console: TextIO | None = None) -> dict[str, ChatPlatform]:
@@ -180,6 +187,7 @@ async def open_service(
         for line in changes:
             log.info("watchlist: %s", line)
         await poller.classifier.refresh(poller.watchlists)
+        await poller.start_workers(parse_worker_count(config.fetch.workers))
         subscriptions = SubscriptionRepository(db)
         outbox = DeliveryOutbox(
             outbox=OutboxRepository(db), subscriptions=subscriptions, platforms=chat, rng=rng

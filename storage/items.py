@@ -133,26 +133,35 @@ def _in_utc(item: Item) -> Item:
     return replace(item, published=item.published.astimezone(UTC))
 
 
-def _pair_with_batch(
-    rows: Sequence[Row], items: Sequence[Item], *, feed_id: int, fetched_at: datetime
-) -> list[StoredItem]:
-    # New rows keep batch order, and once an item is skipped as a duplicate every later item with the same
-    # (guid, url, hash) is skipped too, so the first unclaimed batch item with a row's keys is the one that
-    # row stores. Pairing this way spares decoding every new row back from the database.
-    stored: list[StoredItem] = []
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ItemBatch:
+    """One feed's parsed items, fetched at ``fetched_at``: a unit of :meth:`ItemRepository.add_batches`."""
+
+    feed_id: int
+    items: Sequence[Item]
+    fetched_at: datetime
+
+
+def _pair_with_batches(rows: Sequence[Row], batches: Sequence[ItemBatch]) -> list[list[StoredItem]]:
+    # New rows keep batch order, and once an item is skipped as a duplicate every later item of its feed with
+    # the same (guid, url, hash) is skipped too, so the first unclaimed batch item with a row's feed and keys
+    # is the one that row stores. Pairing this way spares decoding every new row back from the database.
+    stored: list[list[StoredItem]] = [[] for _ in batches]
+    flat = [(b, batch.feed_id, item) for b, batch in enumerate(batches) for item in batch.items]
     position = 0
     for row in rows:
-        keys = (row["guid"], row["url"], row["content_hash"])
-        while position < len(items) and _dedupe_keys(items[position]) != keys:
+        keys = (int(row["feed_id"]), row["guid"], row["url"], row["content_hash"])
+        while position < len(flat) and (flat[position][1], *_dedupe_keys(flat[position][2])) != keys:
             position += 1
-        if position == len(items):
+        if position == len(flat):
             raise StorageError(f"stored item {row['id']} does not match the batch that stored it")
-        stored.append(
+        b, feed_id, item = flat[position]
+        stored[b].append(
             StoredItem(
                 id=int(row["id"]),
                 feed_id=feed_id,
-                item=_in_utc(items[position]),
-                fetched_at=fetched_at.astimezone(UTC),
+                item=_in_utc(item),
+                fetched_at=batches[b].fetched_at.astimezone(UTC),
             )
         )
         position += 1
@@ -186,12 +195,14 @@ class ItemRepository:
         An item is skipped when the feed already has (or the batch already had) the same guid, the same
         canonical URL or the same content hash.
         """
-        if not items:
-            return []
-        fetched = encode_time(fetched_at)
+        [stored] = await self.add_batches([ItemBatch(feed_id=feed_id, items=items, fetched_at=fetched_at)])
+        return stored
+
+    async def add_batches(self, batches: Sequence[ItemBatch]) -> list[list[StoredItem]]:
+        """:meth:`add_items` for several feeds in the same few statements; per batch, its new items."""
         rows = [
             (
-                feed_id,
+                batch.feed_id,
                 item.identity,
                 item.guid,
                 item.url,
@@ -203,10 +214,13 @@ class ItemRepository:
                 item.source,
                 item.language,
                 item.author,
-                fetched,
+                encode_time(batch.fetched_at),
             )
-            for item in items
+            for batch in batches
+            for item in batch.items
         ]
+        if not rows:
+            return [[] for _ in batches]
         full = len(rows) - len(rows) % _ROWS_PER_STATEMENT
         chunks = [
             [value for row in rows[start : start + _ROWS_PER_STATEMENT] for value in row]
@@ -224,11 +238,13 @@ class ItemRepository:
             except IntegrityViolation as e:
                 if "FOREIGN KEY" not in str(e):
                     raise
-                raise StorageError(f"cannot store items: no feed with id {feed_id}") from e
+                ids = sorted({batch.feed_id for batch in batches})
+                which = f"id {ids[0]}" if len(ids) == 1 else "one of the ids " + ", ".join(map(str, ids))
+                raise StorageError(f"cannot store items: no feed with {which}") from e
             new_rows = await self._db.fetch_all(
-                "SELECT id, guid, url, content_hash FROM items WHERE id > ? ORDER BY id", (before,)
+                "SELECT id, feed_id, guid, url, content_hash FROM items WHERE id > ? ORDER BY id", (before,)
             )
-        return _pair_with_batch(new_rows, items, feed_id=feed_id, fetched_at=fetched_at)
+        return _pair_with_batches(new_rows, batches)
 
     async def set_story(self, item_id: int, story_id: int, fingerprint: bytes) -> None:
         """Record the story an item belongs to and the fingerprint it was matched with."""

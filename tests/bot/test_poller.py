@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from bot.poller import FeedPollResult, NewItem, Poller, _PendingStore
 from bot.service import open_service
+from feeds.errors import StorageError
 from feeds.models import Actor
 from storage.db import open_database
 from tests.bot.conftest import Clock, make_config
@@ -185,3 +189,72 @@ async def test_process_pool_gives_the_same_results(
         [result] = await service.poller.poll_due()
         matched = {n.stored.item.title: n.match.actors for n in result.new_items}
         assert matched == {"Putin meets Witkoff": ("putin", "witkoff"), "Weather": ()}
+
+
+def queued_signal(poller: Poller, count: int) -> asyncio.Event:
+    """An event set once ``count`` parsed feeds wait for the poller's writer (white box)."""
+    event = asyncio.Event()
+    store = poller._store
+
+    async def queueing(pending: _PendingStore) -> list[NewItem]:
+        stored = asyncio.ensure_future(store(pending))
+        await asyncio.sleep(0)  # one loop turn, no wall-clock wait: store() has queued the feed
+        if len(poller._pending) >= count:
+            event.set()
+        return await stored
+
+    poller._store = queueing  # type: ignore[method-assign]
+    return event
+
+
+async def test_feeds_parsed_while_one_writes_share_the_next_transaction(
+    tmp_path: Path, feed_server: FeedServer, clock: Clock
+) -> None:
+    urls = {}
+    for n in range(6):
+        feed_server.serve(
+            f"/{n}.xml", rss_document(f"F{n}", [entry(10 * n + k, f"Putin item {n}.{k}") for k in range(3)])
+        )
+        urls[f"F{n}"] = feed_server.url(f"/{n}.xml")
+    config = make_config(tmp_path, urls)
+    async with await open_service(config, clock=clock) as service:
+        poller = service.poller
+        groups: list[int] = []
+        store_group = poller._store_group
+
+        async def counted(group: Sequence[_PendingStore]) -> list[list[NewItem]]:
+            groups.append(len(group))
+            return await store_group(group)
+
+        poller._store_group = counted  # type: ignore[method-assign]  # white box: count the transactions
+        all_queued = queued_signal(poller, 6)
+        async with poller._write_lock:  # a transaction in progress: every feed queues behind it
+            polling = asyncio.create_task(poller.poll_due())
+            await all_queued.wait()
+        results = await polling
+        assert groups == [6]
+        assert sorted(len(r.new_items) for r in results) == [3] * 6
+        assert len({n.stored.id for r in results for n in r.new_items}) == 18
+
+
+async def test_a_feed_that_cannot_be_stored_fails_alone_in_its_group(
+    tmp_path: Path, feed_server: FeedServer, clock: Clock
+) -> None:
+    feed_server.serve("/a.xml", rss_document("A", [entry(1, "Putin meets Witkoff")]))
+    feed_server.serve("/b.xml", rss_document("B", [entry(2, "Lavrov in Doha")]))
+    config = make_config(tmp_path, {"A": feed_server.url("/a.xml"), "B": feed_server.url("/b.xml")})
+    async with await open_service(config, clock=clock) as service:
+        poller = service.poller
+        a, b = sorted(await poller.feeds.due(clock(), limit=10), key=lambda f: f.name)
+        gone = replace(b, id=10_000)  # removed from the database while it was being fetched
+        both_queued = queued_signal(poller, 2)
+        async with poller._write_lock:
+            polling = asyncio.gather(poller.poll_feed(a), poller.poll_feed(gone), return_exceptions=True)
+            await both_queued.wait()
+        ok, failed = await polling
+        assert isinstance(ok, FeedPollResult) and [n.stored.item.title for n in ok.new_items] == [
+            "Putin meets Witkoff"
+        ]
+        assert isinstance(failed, StorageError) and "no feed with id 10000" in str(failed)
+        [story_id] = {n.story_id for n in ok.new_items}
+        assert story_id is not None and len((await poller.stories.get(story_id)).sources) == 1
