@@ -338,11 +338,12 @@ class Poller:
         taken: list[tuple[_PendingStore, asyncio.Future[list[NewItem]]]] = []
         try:
             while self._pending:
-                taken, items = [], 0
-                while self._pending and (not taken or items < _ITEMS_PER_GROUP):
-                    taken.append(self._pending.pop(0))
-                    items += len(taken[-1][0].classified)
                 async with self._write_lock:
+                    # Taken only once the lock is ours: feeds queued while waiting for it join this group.
+                    taken, items = [], 0
+                    while self._pending and (not taken or items < _ITEMS_PER_GROUP):
+                        taken.append(self._pending.pop(0))
+                        items += len(taken[-1][0].classified)
                     try:
                         stored = await self._store_group([p for p, _ in taken])
                     except Exception:
