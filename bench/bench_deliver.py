@@ -427,7 +427,8 @@ async def _end_to_end(spec: EndToEndSpec, *, seed: int, tmp: Path) -> EndToEndRu
                     await asyncio.to_thread(control.advance, spec.fraction)
                     seen = len(slack.messages)
                     started = time.perf_counter()
-                    results = await service.poll_and_dispatch()
+                    results: list[FeedPollResult] = []
+                    await service.poll_and_dispatch(on_result=results.append)
                     wall_ms = (time.perf_counter() - started) * 1000
                     trace = await trace_round(
                         results,

@@ -33,7 +33,7 @@ from bench.rounds import (
     round_figures,
     run_isolated,
 )
-from bot.poller import STORY_WINDOW, FeedPollResult, Poller
+from bot.poller import STORY_WINDOW, FeedPollResult, Poller, PollRound
 from bot.service import parse_executor, parse_worker_count
 from feeds.classify import compile_watchlist, match_watchlist
 from feeds.fetch import Fetcher, FetchPolicy, FetchResult
@@ -160,24 +160,26 @@ async def _diplowatch_rounds(spec: PollSpec) -> PollRun:
                 server_before = control.counters().cpu_s
                 workers = _worker_pids(executor)
                 cpu_before, started = cpu_seconds(workers), time.perf_counter()
-                results = await poller.poll_due(limit=len(sources))
+                # Streamed as bot.service does: each result is tallied and dropped, not kept for the round.
+                tally = PollRound()
+                await poller.stream_due(tally.count, limit=len(sources))
                 wall = time.perf_counter() - started
                 workers = _worker_pids(executor)
                 cpu = cpu_seconds(workers) - cpu_before
                 server_cpu = control.counters().cpu_s - server_before
                 p50 = percentile(poller.latencies_s, 0.5)
                 p95 = percentile(poller.latencies_s, 0.95)
-                errors = [r.error for r in results if r.status == "failed" and r.error]
+                errors = [r.error for r in tally.failures if r.error]
                 rounds.append(
                     RoundResult(
                         round=name,
-                        feeds=len(results),
+                        feeds=tally.feeds,
                         wall_s=wall,
                         cpu_s=cpu,
-                        new_items=sum(len(r.new_items) for r in results),
-                        fetched=sum(1 for r in results if r.status != "failed" and r.http_status == 200),
-                        not_modified=sum(1 for r in results if r.status == "unchanged"),
-                        failed=sum(1 for r in results if r.status == "failed"),
+                        new_items=tally.new_items,
+                        fetched=tally.feeds - tally.unchanged - len(tally.failures),
+                        not_modified=tally.unchanged,
+                        failed=len(tally.failures),
                         peak_rss_mb=peak_rss_mb(workers),
                         server_cpu_s=server_cpu,
                         latency_p50_ms=None if p50 is None else p50 * 1000,

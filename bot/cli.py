@@ -16,7 +16,7 @@ from typing import TextIO
 from bot.classify_command import classify_stream
 from bot.config import Config, load_config, parse_config
 from bot.demo import DemoFeedServer, demo_feeds, demo_watchlist_path
-from bot.poller import FeedPollResult
+from bot.poller import FeedPollResult, PollRound
 from bot.render import message_to_text, render_digest
 from bot.scheduler import build_scheduler
 from bot.service import Service, open_service, utc_now
@@ -170,22 +170,42 @@ def run_classify(args: argparse.Namespace, out: TextIO) -> int:
 
 def print_results(results: Sequence[FeedPollResult], out: TextIO) -> None:
     """One progress line per feed."""
-    for r in sorted(results, key=lambda r: r.feed.name.casefold()):
-        print(f"  {r.describe()}", file=out)
-    new = sum(len(r.new_items) for r in results)
-    failed = sum(r.status == "failed" for r in results)
-    unchanged = sum(r.status == "unchanged" for r in results)
-    print(f"  → {new} new items; {unchanged} feeds unchanged; {failed} failed", file=out)
+    lines = ProgressLines()
+    for result in results:
+        lines.add(result)
+    lines.print(out)
+
+
+class ProgressLines:
+    """A poll's progress lines gathered as results stream in (a line each, not the items), printed sorted."""
+
+    def __init__(self) -> None:
+        self.lines: list[tuple[str, str]] = []
+        self.tally = PollRound()
+
+    def add(self, result: FeedPollResult) -> None:
+        """Note one feed's result."""
+        self.lines.append((result.feed.name.casefold(), result.describe()))
+        self.tally.count(result)
+
+    def print(self, out: TextIO) -> None:
+        """A line per feed by name, then the totals."""
+        for _, line in sorted(self.lines):
+            print(f"  {line}", file=out)
+        t = self.tally
+        failed = len(t.failures)
+        print(f"  → {t.new_items} new items; {t.unchanged} feeds unchanged; {failed} failed", file=out)
 
 
 async def poll_once(config: Config, out: TextIO, *, poll_all: bool = False) -> int:
     """Poll due (or all) feeds once, print a line per feed and the new stories."""
+    lines = ProgressLines()
     async with await open_service(config) as service:
         if poll_all:
-            results = await service.poller.poll_feeds(await service.poller.feeds.all())
+            await service.poller.stream_feeds(await service.poller.feeds.all(), lines.add)
         else:
-            results = await service.poller.poll_due()
-        print_results(results, out)
+            await service.poller.stream_due(lines.add)
+    lines.print(out)
     return 0
 
 

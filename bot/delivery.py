@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -42,6 +42,16 @@ def alerting_channels(channels: Sequence[ChannelConfig]) -> list[ChannelConfig]:
 def digest_channels(channels: Sequence[ChannelConfig]) -> list[ChannelConfig]:
     """Channels that want digests."""
     return [c for c in channels if c.mode in ("digest", "both")]
+
+
+def collect_alert_candidates(result: FeedPollResult, candidates: dict[int, NewItem]) -> None:
+    """Note in ``candidates`` (story id → the item that first told it) the stories ``result`` may alert."""
+    if result.feed.last_success_at is None and result.feed.body_hash is None:
+        # A feed's first poll is its history: it must not flood the channels.
+        return
+    for new in result.new_items:
+        if new.story_id is not None and not new.match.is_empty:
+            candidates.setdefault(new.story_id, new)
 
 
 class Dispatcher:
@@ -100,12 +110,13 @@ class Dispatcher:
         """Queue one alert per (channel, story) for the stories this poll touched; returns how many."""
         candidates: dict[int, NewItem] = {}
         for result in results:
-            if result.feed.last_success_at is None and result.feed.body_hash is None:
-                # A feed's first poll is its history: it must not flood the channels.
-                continue
-            for new in result.new_items:
-                if new.story_id is not None and not new.match.is_empty:
-                    candidates.setdefault(new.story_id, new)
+            collect_alert_candidates(result, candidates)
+        return await self.queue_candidate_alerts(candidates, now=now, watchlist=watchlist)
+
+    async def queue_candidate_alerts(
+        self, candidates: Mapping[int, NewItem], *, now: datetime, watchlist: Watchlist
+    ) -> int:
+        """:meth:`queue_alerts` for candidates gathered by :func:`collect_alert_candidates`."""
         channels = alerting_channels(await self.channels())
         if not candidates or not channels:
             return 0

@@ -9,7 +9,7 @@ import pickle
 import random
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Literal
@@ -66,6 +66,29 @@ class FeedPollResult:
             return f"{self.feed.name}: 0 new ({why})"
         dup = self.parsed - len(self.new_items)
         return f"{self.feed.name}: {len(self.new_items)} new, {dup} already stored"
+
+
+ResultHandler = Callable[[FeedPollResult], None]
+
+
+@dataclass(slots=True)
+class PollRound:
+    """A poll round's tally. The results themselves go to a handler as each feed commits and are not kept,
+    so a round over thousands of feeds holds only the feeds in flight."""
+
+    feeds: int = 0
+    new_items: int = 0
+    unchanged: int = 0
+    failures: list[FeedPollResult] = field(default_factory=list)
+
+    def count(self, result: FeedPollResult) -> None:
+        """Add one feed's result (a failed one is kept: it is small and worth reporting)."""
+        self.feeds += 1
+        self.new_items += len(result.new_items)
+        if result.status == "unchanged":
+            self.unchanged += 1
+        elif result.status == "failed":
+            self.failures.append(result)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -230,6 +253,7 @@ class Poller:
         self._writer: asyncio.Task[None] | None = None
         # Feeds between fetch and commit: bounds the bodies and parsed items held in memory at once.
         self._in_flight = asyncio.Semaphore(max_in_flight)
+        self._max_in_flight = max_in_flight
 
     async def start_workers(self, count: int) -> None:
         """Start the ``count`` parse workers now and compile the watchlist there, not on the first poll.
@@ -256,7 +280,27 @@ class Poller:
         return await self.poll_feeds(await self.feeds.due(self._clock(), limit=limit))
 
     async def poll_feeds(self, feeds: Sequence[FeedState]) -> list[FeedPollResult]:
-        """Poll these feeds (paused ones skipped), concurrently within the fetch limits."""
+        """Poll these feeds (paused ones skipped), concurrently within the fetch limits; results in order.
+
+        Keeps every result: for rounds over many feeds, :meth:`stream_feeds` holds only those in flight.
+        """
+        by_feed: dict[int, FeedPollResult] = {}
+
+        def keep(result: FeedPollResult) -> None:
+            by_feed[result.feed.id] = result
+
+        await self.stream_feeds(feeds, keep)
+        return [by_feed[feed.id] for feed in feeds if feed.id in by_feed]
+
+    async def stream_due(self, on_result: ResultHandler, *, limit: int = 10_000) -> None:
+        """:meth:`stream_feeds` over the feeds due now."""
+        await self.stream_feeds(await self.feeds.due(self._clock(), limit=limit), on_result)
+
+    async def stream_feeds(self, feeds: Sequence[FeedState], on_result: ResultHandler) -> None:
+        """Poll these feeds (paused ones skipped) and hand each result to ``on_result`` once committed.
+
+        A fixed number of tasks take the feeds in turn, so memory stays flat with the number of feeds.
+        """
         now = self._clock()
         # Watchlist edits from chat take effect before the next poll.
         await self.classifier.refresh(self.watchlists)
@@ -264,7 +308,13 @@ class Poller:
             await self.load_story_window(now)
         self._index.evict_before(now - STORY_WINDOW)
         active = [f for f in feeds if not f.paused]
-        return list(await asyncio.gather(*(self._poll_bounded(feed) for feed in active)))
+        waiting = iter(active)
+
+        async def take_turns() -> None:
+            for feed in waiting:  # shared: each feed goes to exactly one task
+                on_result(await self._poll_bounded(feed))
+
+        await asyncio.gather(*(take_turns() for _ in range(min(self._max_in_flight, len(active)))))
 
     async def _poll_bounded(self, feed: FeedState) -> FeedPollResult:
         async with self._in_flight:

@@ -8,6 +8,7 @@ neither skips nor repeats a digest (see ``Dispatcher.catch_up_digests``).
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import TextIO
 
@@ -37,11 +38,11 @@ async def build_scheduler(service: Service, *, out: TextIO) -> AsyncIOScheduler:
 
     async def poll_job() -> None:
         try:
-            results = await service.poll_and_dispatch()
+            tally = await service.poll_and_dispatch()
         except DiplowatchError as e:
             log.error("poll failed: %s", e)
             return
-        report_failures(results, out)
+        report_failures(tally.failures, out)
 
     async def delivery_job() -> None:
         try:
@@ -120,8 +121,7 @@ class DigestJob:
             log.error("digest for %s:%s failed: %s", self._channel.platform, self._channel.id, e)
 
 
-def report_failures(results: list[FeedPollResult], out: TextIO) -> None:
+def report_failures(failures: Sequence[FeedPollResult], out: TextIO) -> None:
     """Print a line for each feed that failed this round."""
-    for result in results:
-        if result.status == "failed":
-            print(f"[poll] {result.describe()}", file=out)
+    for result in failures:
+        print(f"[poll] {result.describe()}", file=out)

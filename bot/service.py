@@ -15,13 +15,13 @@ from typing import TextIO
 
 from bot.commands import AdminPolicy, CommandRunner, CommandSettings, fetcher_probe
 from bot.config import Config
-from bot.delivery import Dispatcher
+from bot.delivery import Dispatcher, collect_alert_candidates
 from bot.outbox import DeliveryOutbox
 from bot.platforms.base import ChatPlatform
 from bot.platforms.console import ConsolePlatform
 from bot.platforms.discord import DiscordPlatform
 from bot.platforms.slack import SlackPlatform
-from bot.poller import FeedPollResult, Poller, prepare_parse_worker
+from bot.poller import FeedPollResult, NewItem, Poller, PollRound, ResultHandler, prepare_parse_worker
 from bot.watchlist_sync import sync_config_watchlist
 from feeds.errors import ConfigError, DiplowatchError
 from feeds.fetch import Fetcher, FetchPolicy
@@ -79,13 +79,28 @@ class Service:
         for platform in self.platforms.values():
             await platform.start()
 
-    async def poll_and_dispatch(self) -> list[FeedPollResult]:
-        """One poll round of the due feeds, then alerts queued and the outbox flushed."""
-        results = await self.poller.poll_due()
+    async def poll_and_dispatch(self, on_result: ResultHandler | None = None) -> PollRound:
+        """One poll round of the due feeds, then alerts queued and the outbox flushed; the round's tally.
+
+        Results stream through: only the items that may alert are kept until the round ends
+        (``on_result`` also sees each feed's result, for observers such as benchmarks).
+        """
+        tally = PollRound()
+        candidates: dict[int, NewItem] = {}
+
+        def handle(result: FeedPollResult) -> None:
+            tally.count(result)
+            collect_alert_candidates(result, candidates)
+            if on_result is not None:
+                on_result(result)
+
+        await self.poller.stream_due(handle)
         now = self.clock()
-        await self.dispatcher.queue_alerts(results, now=now, watchlist=self.poller.classifier.watchlist)
+        await self.dispatcher.queue_candidate_alerts(
+            candidates, now=now, watchlist=self.poller.classifier.watchlist
+        )
         await self.dispatcher.deliver(now)
-        return results
+        return tally
 
     async def __aenter__(self) -> Service:
         return self

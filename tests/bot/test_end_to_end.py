@@ -10,6 +10,7 @@ import discord
 import pytest
 import yarl
 
+from bot.poller import FeedPollResult
 from bot.scheduler import DigestJob
 from bot.service import Service, open_service
 from storage.outbox import OutboxRepository
@@ -99,8 +100,10 @@ async def test_new_story_is_alerted_once_and_later_sources_add_nothing(
         # Another outlet reports the same story: attached to it, no second alert.
         feed_server.serve("/b.xml", rss_document("B", [TALKS_ELSEWHERE]))
         clock.advance(minutes=11)
-        results = await service.poll_and_dispatch()
+        results: list[FeedPollResult] = []
+        tally = await service.poll_and_dispatch(on_result=results.append)
         [new_b] = [n for r in results for n in r.new_items]
+        assert (tally.feeds, tally.new_items, tally.failures) == (2, 1, [])
         story = await service.poller.stories.get(new_b.story_id)
         assert {s.source for s in story.sources} == {"Outlet A", "Outlet B"}
         assert len(slack.messages) == 1
