@@ -5,21 +5,20 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import pickle
 import random
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Literal
 
-from feeds.classify import CompiledWatchlist, compile_watchlist, match_watchlist
+from feeds.classify import compile_watchlist
 from feeds.errors import FetchError, ParseError
 from feeds.fetch import Fetcher, FetchResult, next_poll_after
-from feeds.models import FeedState, Item, Match, StoredItem, Watchlist
-from feeds.parse import parse_feed
-from feeds.stories import StoryIndex, decode_fingerprint, encode_fingerprint, fingerprint_item, new_story_key
+from feeds.models import FeedState, Match, StoredItem, Watchlist
+from feeds.parse_worker import Classified, WatchlistSnapshot, compile_in_worker, parse_and_classify
+from feeds.stories import StoryIndex, decode_fingerprint, new_story_key
 from storage.db import Database
 from storage.feeds import FeedRepository
 from storage.items import ItemBatch, ItemRepository
@@ -89,97 +88,6 @@ class PollRound:
             self.unchanged += 1
         elif result.status == "failed":
             self.failures.append(result)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Classified:
-    """An item with its match and, when it names anything tracked, its story fingerprint (encoded)."""
-
-    item: Item
-    match: Match
-    fingerprint: bytes = b""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class WatchlistSnapshot:
-    """A watchlist as sent to parse workers: pickled once per version, compiled once per worker."""
-
-    version: int
-    pickled: bytes
-    digest: bytes  # of the content: versions restart per database, contents do not collide
-
-    @classmethod
-    def of(cls, watchlist: Watchlist, version: int) -> WatchlistSnapshot:
-        """Snapshot ``watchlist`` at ``version``."""
-        pickled = pickle.dumps(watchlist, protocol=pickle.HIGHEST_PROTOCOL)
-        return cls(version=version, pickled=pickled, digest=hashlib.blake2b(pickled, digest_size=16).digest())
-
-
-# Per worker (process or thread pool): the automaton of the latest watchlist seen.
-_worker_compiled: tuple[bytes, CompiledWatchlist] | None = None
-
-
-def _compiled(snapshot: WatchlistSnapshot) -> CompiledWatchlist:
-    global _worker_compiled
-    cached = _worker_compiled
-    if cached is not None and cached[0] == snapshot.digest:
-        return cached[1]
-    watchlist = pickle.loads(snapshot.pickled)
-    if not isinstance(watchlist, Watchlist):
-        raise TypeError("watchlist snapshot does not hold a Watchlist")
-    compiled = compile_watchlist(watchlist)
-    _worker_compiled = (snapshot.digest, compiled)
-    return compiled
-
-
-_WARM_UP_FEED = (
-    b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>'
-    b"<item><title>Warm-up</title><link>https://example.org/a?utm_source=x</link>"
-    b"<description>&lt;p&gt;text&lt;/p&gt;</description><pubDate>Mon, 02 Jan 2006 15:04:05 GMT</pubDate>"
-    b"</item></channel></rss>"
-)
-
-
-def prepare_parse_worker() -> None:
-    """Run once in each new parse worker: load the parsers, normaliser and matcher before the first feed
-    arrives, so a poll never waits for a worker to start up."""
-    parse_feed(
-        _WARM_UP_FEED,
-        feed_url="https://example.org/feed",
-        source="warm-up",
-        fetched_at=datetime(2006, 1, 2, tzinfo=UTC),
-        content_type="application/rss+xml",
-    )
-
-
-def compile_in_worker(snapshot: WatchlistSnapshot) -> int:
-    """Compile ``snapshot`` in the worker that runs this (cached there); the number of phrases compiled."""
-    return _compiled(snapshot).phrases
-
-
-def parse_and_classify(
-    body: bytes,
-    *,
-    feed_url: str,
-    source: str,
-    fetched_at: datetime,
-    content_type: str | None,
-    watchlist: WatchlistSnapshot,
-) -> list[Classified]:
-    """The CPU-bound half of a poll, run in a worker: bytes → items, matches and story fingerprints.
-
-    Items naming nothing tracked get no fingerprint: no channel hears of them, so grouping them is waste.
-    """
-    compiled = _compiled(watchlist)
-    parsed = parse_feed(
-        body, feed_url=feed_url, source=source, fetched_at=fetched_at, content_type=content_type
-    )
-    classified = []
-    for item in parsed.items:
-        match = match_watchlist(item, compiled)
-        fingerprint = b"" if match.is_empty else encode_fingerprint(fingerprint_item(item, match))
-        classified.append(Classified(item=item, match=match, fingerprint=fingerprint))
-    return classified
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

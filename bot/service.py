@@ -7,8 +7,11 @@ import logging
 import multiprocessing
 import os
 import random
-from collections.abc import Callable, Mapping
+import sys
+import types
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Executor, ProcessPoolExecutor
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import TextIO
@@ -21,11 +24,12 @@ from bot.platforms.base import ChatPlatform
 from bot.platforms.console import ConsolePlatform
 from bot.platforms.discord import DiscordPlatform
 from bot.platforms.slack import SlackPlatform
-from bot.poller import FeedPollResult, NewItem, Poller, PollRound, ResultHandler, prepare_parse_worker
+from bot.poller import FeedPollResult, NewItem, Poller, PollRound, ResultHandler
 from bot.watchlist_sync import sync_config_watchlist
 from feeds.errors import ConfigError, DiplowatchError
 from feeds.fetch import Fetcher, FetchPolicy
 from feeds.models import FeedState
+from feeds.parse_worker import prepare_parse_worker
 from storage.db import Database, open_database
 from storage.outbox import OutboxRepository
 from storage.subscriptions import SubscriptionRepository
@@ -146,9 +150,26 @@ def parse_executor(workers: int) -> Executor | None:
     if count <= 1:
         return None
     # spawn: workers start clean, not as forks of a process with an event loop and open sockets.
-    return ProcessPoolExecutor(
+    pool = ProcessPoolExecutor(
         max_workers=count, mp_context=multiprocessing.get_context("spawn"), initializer=prepare_parse_worker
     )
+    # A pool starts a worker per task submitted while none is idle: start them all now, under a bare
+    # __main__. A spawned child re-runs the parent's main script first (for the `diplowatch` console
+    # script: the whole application, chat clients included), which would cost every worker tens of MB.
+    with _bare_main():
+        for _ in range(count):
+            pool.submit(int)
+    return pool
+
+
+@contextmanager
+def _bare_main() -> Iterator[None]:
+    main = sys.modules["__main__"]
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        sys.modules["__main__"] = main
 
 
 def build_platforms(config: Config, *, console: TextIO | None = None) -> dict[str, ChatPlatform]:
