@@ -395,19 +395,14 @@ class EditHandlers:
                 invocation=confirm,
                 command_line=f"import confirm {token}",
                 expires_at=expires_at,
+                cancel_command_line=f"import cancel {token}",
             ),
         )
 
     async def import_confirm(self, call: CommandCall) -> Reply:
         """Apply a previewed import if it is fresh, the same user confirms, and nothing changed meanwhile."""
         token = call.args.text("token")
-        pending = self._pending.get(token)
-        if pending is None:
-            minutes = int(self._pending.ttl.total_seconds() // 60)
-            raise CommandError(f"no import is waiting under that token (previews expire after {minutes} "
-                               "min); run `/diplowatch import` again")
-        if (pending.platform, pending.user_id) != (call.context.platform, call.context.user_id):
-            raise CommandError("only the admin who previewed this import can confirm it")
+        pending = self._pending_for(call, token, "confirm")
         async with self._repos.db.transaction():
             if await self._repos.watchlists.version() != pending.base_version:
                 self._pending.discard(token)
@@ -418,6 +413,24 @@ class EditHandlers:
                               + "; ".join(pending.diff.describe()))
         self._pending.discard(token)
         return _done(f"Imported: {_diff_counts(pending.diff)}", _TAKES_EFFECT)
+
+    async def import_cancel(self, call: CommandCall) -> Reply:
+        """Drop a previewed import so it can no longer be confirmed; only the admin who previewed it may."""
+        token = call.args.text("token")
+        self._pending_for(call, token, "cancel")
+        self._pending.discard(token)
+        return Reply(title="Import cancelled — nothing was changed")
+
+    def _pending_for(self, call: CommandCall, token: str, verb: str) -> PendingImport:
+        """The fresh import previewed under ``token`` by the user making ``call``."""
+        pending = self._pending.get(token)
+        if pending is None:
+            minutes = int(self._pending.ttl.total_seconds() // 60)
+            raise CommandError(f"no import is waiting under that token (previews expire after {minutes} "
+                               "min); run `/diplowatch import` again")
+        if (pending.platform, pending.user_id) != (call.context.platform, call.context.user_id):
+            raise CommandError(f"only the admin who previewed this import can {verb} it")
+        return pending
 
     async def audit(self, call: CommandCall) -> Reply:
         """The latest edits, newest first, a page at a time."""

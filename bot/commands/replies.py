@@ -50,7 +50,10 @@ class NextPage:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Confirmation:
-    """A change waiting for the same user's confirmation (``import``) until ``expires_at``."""
+    """A change waiting for the same user's confirmation (``import``) until ``expires_at``.
+
+    ``cancel_command_line`` drops the change at once instead of letting it expire.
+    """
 
     prompt: str
     token: str
@@ -58,6 +61,7 @@ class Confirmation:
     command_line: str
     expires_at: datetime
     label: str = "Confirm"
+    cancel_command_line: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -88,6 +92,8 @@ class Reply:
             out += ["", f"More: /diplowatch {self.next_page.command_line}"]
         if self.confirmation is not None:
             out += ["", self.confirmation.prompt, f"Confirm: /diplowatch {self.confirmation.command_line}"]
+            if self.confirmation.cancel_command_line:
+                out.append(f"Cancel: /diplowatch {self.confirmation.cancel_command_line}")
         if self.attachment is not None:
             out += ["", f"Attached: {self.attachment.filename} ({len(self.attachment.content)} bytes)"]
         return "\n".join(out)

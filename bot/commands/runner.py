@@ -93,6 +93,7 @@ class CommandRunner:
             ("export",): edits.export,
             ("import", "preview"): edits.import_preview,
             ("import", "confirm"): edits.import_confirm,
+            ("import", "cancel"): edits.import_cancel,
             ("audit",): edits.audit,
         }
         missing = [spec.name for spec in COMMANDS if spec.path not in self._handlers]

@@ -332,6 +332,12 @@ COMMANDS: Final[tuple[CommandSpec, ...]] = (
         admin=True,
     ),
     CommandSpec(
+        path=("import", "cancel"),
+        summary="Drop a previewed import without applying it.",
+        args=(ArgSpec(name="token", kind="token", help="the token the preview gave", required=True),),
+        admin=True,
+    ),
+    CommandSpec(
         path=("audit",),
         summary="Who changed what, when, from which platform.",
         args=(_OFFSET,),

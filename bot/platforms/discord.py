@@ -982,17 +982,13 @@ class DiscordCommands:
 
     async def press(self, interaction: discord.Interaction, action: str, token: str) -> None:
         """A reply's button was pressed: show the next page, apply a previewed import, or cancel it."""
-        if action == "cancel":
-            cancelled = DiscordEmbed(title="Import cancelled", description="Nothing was changed.",
-                                     colour=REPLY_COLOURS["result"])
-            try:
-                await interaction.response.edit_message(embeds=[cancelled.to_discord()], view=None)
-            except (discord.HTTPException, aiohttp.ClientError, OSError) as e:
-                log.warning("Discord: could not cancel the import preview: %s", e)
-            return
-        path = ("more",) if action == "more" else ("import", "confirm")
+        path = ("more",) if action == "more" else ("import", "cancel" if action == "cancel" else "confirm")
         invocation = Invocation(path=path, arguments=(RawArgument(name="token", value=token),))
-        await self._answer(interaction, self._runner.run(self.context(interaction), invocation), public=False)
+        work = self._runner.run(self.context(interaction), invocation)
+        if action == "cancel":
+            await self._replace(interaction, work)
+            return
+        await self._answer(interaction, work, public=False)
 
     def context(self, interaction: discord.Interaction) -> CommandContext:
         """Who runs the command where, and whether they are an admin (Manage Server or an admin role)."""
@@ -1034,14 +1030,34 @@ class DiscordCommands:
             reply = error_reply(FAILURE_MESSAGE)
         await self._send(interaction, reply)
 
+    async def _replace(self, interaction: discord.Interaction, work: Awaitable[Reply]) -> None:
+        """Show ``work``'s reply in place of the message whose button was pressed (its buttons go too)."""
+        try:
+            reply = await work
+        except Exception:
+            log.exception("Discord: answering %s failed", _describe(interaction))
+            reply = error_reply(FAILURE_MESSAGE)
+        rendered = render_reply(reply)
+        try:
+            await interaction.response.edit_message(
+                embeds=[embed.to_discord() for embed in rendered.embeds], view=self._view(rendered.buttons),
+                allowed_mentions=discord.AllowedMentions.none(),
+            )
+        except (discord.HTTPException, aiohttp.ClientError, OSError) as e:
+            log.warning("Discord: could not replace the message of %s: %s", _describe(interaction), e)
+
+    def _view(self, buttons: Sequence[ReplyButton]) -> discord.ui.View | None:
+        if not buttons:
+            return None
+        view = discord.ui.View(timeout=None)
+        for button in buttons:
+            view.add_item(_button_item(self._button_type, button))
+        return view
+
     async def _send(self, interaction: discord.Interaction, reply: Reply) -> None:
         rendered = render_reply(reply)
         embeds = [embed.to_discord() for embed in rendered.embeds]
-        view: Any = discord.utils.MISSING
-        if rendered.buttons:
-            view = discord.ui.View(timeout=None)
-            for button in rendered.buttons:
-                view.add_item(_button_item(self._button_type, button))
+        view: Any = self._view(rendered.buttons) or discord.utils.MISSING
         file: Any = discord.utils.MISSING
         if rendered.attachment is not None:
             attachment = rendered.attachment

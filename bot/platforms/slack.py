@@ -936,10 +936,10 @@ class SlackCommands:
         await ack()
         await self._run_button(body, action, respond, path=("import", "confirm"), replace_original=True)
 
-    async def _on_cancel(self, ack: AsyncAck, respond: AsyncRespond) -> None:
+    async def _on_cancel(self, ack: AsyncAck, body: dict[str, Any], action: dict[str, Any],
+                         respond: AsyncRespond) -> None:
         await ack()
-        cancelled = Reply(title="Import cancelled", blocks=(), kind="result")
-        await self._respond(respond, cancelled, replace_original=True)
+        await self._run_button(body, action, respond, path=("import", "cancel"), replace_original=True)
 
     async def _run_button(
         self,

@@ -59,6 +59,8 @@ async def test_import_preview_then_confirm(runner: CommandRunner, db: Database) 
     confirmation = preview.confirmation
     assert confirmation is not None
     assert confirmation.command_line == f"import confirm {confirmation.token}"
+    assert confirmation.cancel_command_line == f"import cancel {confirmation.token}"
+    assert f"Cancel: /diplowatch import cancel {confirmation.token}" in preview.to_text()
     assert "replaces the whole watchlist" in confirmation.prompt
     # Nothing changes before the confirmation.
     assert await WatchlistRepository(db).load() == WATCHLIST
@@ -94,6 +96,49 @@ async def test_only_the_previewing_admin_confirms(runner: CommandRunner, db: Dat
     assert user.kind == "denied"
     assert await WatchlistRepository(db).load() == WATCHLIST
     assert (await runner.run(ADMIN, preview.confirmation.invocation)).kind == "result"
+
+
+async def test_cancel_discards_the_preview(runner: CommandRunner, db: Database) -> None:
+    preview = await runner.run_text(ADMIN, f"import {EDITED}")
+    assert preview.confirmation is not None
+    version = await WatchlistRepository(db).version()
+    cancelled = await runner.run_text(ADMIN, preview.confirmation.cancel_command_line)
+    assert (cancelled.kind, cancelled.title) == ("result", "Import cancelled — nothing was changed")
+    confirmed = await runner.run(ADMIN, preview.confirmation.invocation)
+    assert confirmed.kind == "error"
+    assert "no import is waiting under that token (previews expire after 10 min)" in confirmed.to_text()
+    again = await runner.run_text(ADMIN, preview.confirmation.cancel_command_line)
+    assert "no import is waiting under that token" in again.to_text()
+    assert await WatchlistRepository(db).load() == WATCHLIST
+    assert await WatchlistRepository(db).version() == version
+    assert await AuditRepository(db).count() == 0
+
+
+async def test_only_the_previewing_admin_cancels(runner: CommandRunner, db: Database) -> None:
+    preview = await runner.run_text(ADMIN, f"import {EDITED}")
+    assert preview.confirmation is not None
+    cancel = preview.confirmation.cancel_command_line
+    other = await runner.run_text(OTHER_ADMIN, cancel)
+    assert other.kind == "error"
+    assert "only the admin who previewed this import can cancel it" in other.to_text()
+    assert (await runner.run_text(USER, cancel)).kind == "denied"
+    # Neither refusal dropped the preview: its admin can still apply it.
+    assert (await runner.run(ADMIN, preview.confirmation.invocation)).title.startswith("Imported")
+    assert (await WatchlistRepository(db).load()).actor("kallas") is not None
+
+
+async def test_cancelling_an_unknown_or_expired_preview_is_a_clear_error(
+    runner: CommandRunner, clock: ManualClock
+) -> None:
+    unknown = await runner.run_text(ADMIN, "import cancel n0-such-t0ken")
+    assert unknown.kind == "error"
+    assert "no import is waiting under that token (previews expire after 10 min)" in unknown.to_text()
+    preview = await runner.run_text(ADMIN, f"import {EDITED}")
+    assert preview.confirmation is not None
+    clock.advance(10 * 60)
+    expired = await runner.run_text(ADMIN, preview.confirmation.cancel_command_line)
+    assert "no import is waiting under that token" in expired.to_text()
+    assert "missing token" in (await runner.run_text(ADMIN, "import cancel")).to_text()
 
 
 async def test_a_preview_is_stale_once_the_watchlist_changed(runner: CommandRunner, db: Database) -> None:

@@ -120,6 +120,7 @@ def test_too_many_arguments() -> None:
         ("feeds add https://example.org/a.xml", ("feeds", "add")),
         ("import [[actors]]", ("import", "preview")),
         ("import confirm abc", ("import", "confirm")),
+        ("import cancel abc", ("import", "cancel")),
         ("more t0k3n", ("more",)),
     ],
 )

@@ -49,6 +49,7 @@ from tests.fakes.discord_api import (
     CHANNEL_MESSAGE,
     DEFERRED_CHANNEL_MESSAGE,
     MANAGE_GUILD,
+    OWNER_USER_ID,
     TEST_CHANNEL_ID,
     UPDATE_MESSAGE,
     ChannelError,
@@ -381,14 +382,41 @@ async def test_cancel_replaces_the_preview(
     toml = '[[actors]]\nid = "kallas"\nname = "Kaja Kallas"\nkind = "person"\naliases = ["Kallas"]\n'
     preview = await ask(fake, slash_command("diplowatch", "import", "preview", options={"toml": toml},
                                             permissions=MANAGE_GUILD))
-    _, cancel = preview.custom_ids
+    confirm, cancel = preview.custom_ids
     before = await WatchlistRepository(db).version()
 
     cancelled = await ask(fake, button_press(cancel, permissions=MANAGE_GUILD))
 
     assert cancelled.type == UPDATE_MESSAGE
-    assert cancelled.data["embeds"][0]["title"] == "Import cancelled" and cancelled.data["components"] == []
+    assert cancelled.data["embeds"][0]["title"] == "Import cancelled — nothing was changed"
+    assert cancelled.data["components"] == []
+    # The preview is gone, not only hidden: a Confirm pressed afterwards (or typed) finds nothing to apply.
+    token = confirm.removeprefix("diplowatch:confirm:")
+    typed = await ask(fake, slash_command("diplowatch", "import", "confirm", options={"token": token},
+                                          permissions=MANAGE_GUILD))
+    assert "no import is waiting under that token" in embed_text(typed), embed_text(typed)
+    pressed = await ask(fake, button_press(confirm, permissions=MANAGE_GUILD))
+    assert "no import is waiting under that token" in embed_text(pressed), embed_text(pressed)
     assert await WatchlistRepository(db).version() == before
+    assert await WatchlistRepository(db).load() == WATCHLIST
+
+
+async def test_only_the_previewing_admin_cancels_with_the_button(
+    fake: FakeDiscordAPI, platform: DiscordPlatform, db: Database
+) -> None:
+    toml = '[[actors]]\nid = "kallas"\nname = "Kaja Kallas"\nkind = "person"\naliases = ["Kallas"]\n'
+    preview = await ask(fake, slash_command("diplowatch", "import", "preview", options={"toml": toml},
+                                            permissions=MANAGE_GUILD))
+    confirm, cancel = preview.custom_ids
+
+    refused = await ask(fake, button_press(cancel, user_id=OWNER_USER_ID, permissions=MANAGE_GUILD))
+
+    assert refused.type == UPDATE_MESSAGE and refused.data["components"] == []
+    refusal = embed_text(refused)
+    assert "only the admin who previewed this import can cancel it" in refusal, refusal
+    applied = await ask(fake, button_press(confirm, permissions=MANAGE_GUILD))
+    assert applied.data["embeds"][0]["title"].startswith("Imported"), embed_text(applied)
+    assert [a.id for a in (await WatchlistRepository(db).load()).actors] == ["kallas"]
 
 
 async def test_an_unreadable_attachment_is_a_clear_error(

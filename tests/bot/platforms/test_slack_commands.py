@@ -294,12 +294,46 @@ async def test_import_preview_then_confirm_or_cancel(
     (confirm, confirm_token), (cancel, cancel_token) = preview.buttons()
     assert (confirm, cancel, confirm_token) == (ACTION_CONFIRM, ACTION_CANCEL, cancel_token)
 
-    cancelled = await run(slack, platform, action_form(slack, ACTION_CANCEL, cancel_token, user=CONFIG_ADMIN))
-    assert cancelled.texts == ["Import cancelled"] and cancelled.body["replace_original"] is True
     applied = await run(slack, platform, action_form(slack, ACTION_CONFIRM, confirm_token, user=CONFIG_ADMIN))
 
     assert applied.texts[0].startswith("Imported"), applied.texts
     assert applied.body["replace_original"] is True
+    assert [a.id for a in (await WatchlistRepository(db).load()).actors] == ["kallas"]
+
+
+async def test_cancel_discards_the_import_preview(
+    slack: FakeSlackApi, platform: SlackPlatform, db: Database
+) -> None:
+    toml = '[[actors]]\nid = "kallas"\nname = "Kaja Kallas"\nkind = "person"\naliases = ["Kallas"]\n'
+    preview = await run(slack, platform, command_form(slack, f"import {toml}", user=CONFIG_ADMIN))
+    (_, token), _ = preview.buttons()
+
+    cancelled = await run(slack, platform, action_form(slack, ACTION_CANCEL, token, user=CONFIG_ADMIN))
+
+    assert cancelled.texts == ["Import cancelled — nothing was changed"], cancelled.texts
+    assert cancelled.body["replace_original"] is True and cancelled.buttons() == []
+    # The preview is gone, not only hidden: a confirm pressed or typed afterwards finds nothing to apply.
+    pressed = await run(slack, platform, action_form(slack, ACTION_CONFIRM, token, user=CONFIG_ADMIN))
+    assert "no import is waiting under that token" in " ".join(pressed.texts), pressed.texts
+    typed = await run(slack, platform, command_form(slack, f"import confirm {token}", user=CONFIG_ADMIN))
+    assert "no import is waiting under that token" in " ".join(typed.texts), typed.texts
+    assert await WatchlistRepository(db).load() == WATCHLIST
+
+
+async def test_only_the_previewing_admin_cancels_with_the_button(
+    slack: FakeSlackApi, platform: SlackPlatform, db: Database
+) -> None:
+    toml = '[[actors]]\nid = "kallas"\nname = "Kaja Kallas"\nkind = "person"\naliases = ["Kallas"]\n'
+    preview = await run(slack, platform, command_form(slack, f"import {toml}", user=CONFIG_ADMIN))
+    (_, token), _ = preview.buttons()
+
+    refused = await run(slack, platform, action_form(slack, ACTION_CANCEL, token, user=WORKSPACE_ADMIN))
+    assert "only the admin who previewed this import can cancel it" in " ".join(refused.texts), refused.texts
+    denied = await run(slack, platform, action_form(slack, ACTION_CANCEL, token, user=MEMBER))
+    assert denied.texts[0] == "Admins only", denied.texts
+
+    applied = await run(slack, platform, action_form(slack, ACTION_CONFIRM, token, user=CONFIG_ADMIN))
+    assert applied.texts[0].startswith("Imported"), applied.texts
     assert [a.id for a in (await WatchlistRepository(db).load()).actors] == ["kallas"]
 
 
