@@ -243,10 +243,19 @@ def load_config_for_demo(
     return parse_config(data, base_dir=state)
 
 
-async def print_stored_digest(service: Service, out: TextIO, *, limit: int = 40) -> None:
-    """Print every stored story that names a tracked actor or topic, grouped by actor and topic."""
+# The demo digest shows what a channel with this min_score gets: a lone passing mention of a tracked state
+# scores about 0.4, a story with a topic or a named official well above.
+DEMO_MIN_SCORE = 0.5
+
+
+async def print_stored_digest(
+    service: Service, out: TextIO, *, limit: int = 40, min_score: float = DEMO_MIN_SCORE
+) -> None:
+    """Print the stored stories that name a tracked actor or topic and score at least ``min_score``,
+    grouped by actor and topic, as a channel with that ``min_score`` would get them."""
     since = datetime(1970, 1, 1, tzinfo=UTC)
-    stories = [s for s in await service.poller.stories.recent(since, limit=1000) if s.actors or s.topics]
+    tracked = [s for s in await service.poller.stories.recent(since, limit=1000) if s.actors or s.topics]
+    stories = [s for s in tracked if s.score >= min_score]
     if not stories:
         print("No stored story names a tracked actor or topic yet.", file=out)
         return
@@ -262,6 +271,13 @@ async def print_stored_digest(service: Service, out: TextIO, *, limit: int = 40)
     )
     if message is not None:
         print(message_to_text(message), file=out, end="")
+    weak = len(tracked) - len(stories)
+    if weak:
+        print(
+            f"\n({weak} weaker {'story' if weak == 1 else 'stories'} scoring under {min_score} left out, "
+            f"as for a channel with min_score = {min_score}.)",
+            file=out,
+        )
 
 
 async def run_forever(config: Config, out: TextIO) -> int:

@@ -38,6 +38,9 @@ def test_demo_twice_finds_nothing_new_the_second_time(
     assert "Reuters World: 5 new" in first
     assert "0 new (304 not modified)" in first  # the second poll of the same run
     assert "## " in first and "Also reported by" in first  # grouped digest with sources
+    # A story that only mentions a tracked state in passing stays out of the digest, and the demo says so.
+    assert "Kyiv cafes adapt to blackout schedules" not in first
+    assert "weaker stories scoring under 0.5 left out" in first
     assert main(["demo", "--state", str(tmp_path / "state"), "--port", str(port)]) == 0
     second = capsys.readouterr().out
     assert "→ 0 new items; 6 feeds unchanged; 0 failed" in second
