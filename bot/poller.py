@@ -14,7 +14,7 @@ from functools import partial
 from typing import Literal
 
 from feeds.classify import compile_watchlist
-from feeds.errors import FetchError, ParseError
+from feeds.errors import FetchError, ParseError, StorageError
 from feeds.fetch import Fetcher, FetchResult, next_poll_after
 from feeds.models import FeedState, Match, StoredItem, Watchlist
 from feeds.parse_worker import Classified, WatchlistSnapshot, compile_in_worker, parse_and_classify
@@ -271,9 +271,17 @@ class Poller:
             )
         except ParseError as e:
             return await self._record_failure(feed, FetchError(str(e)))
-        new_items = await self._store(
-            _PendingStore(feed=feed, classified=classified, result=result, body_hash=body_hash, now=now)
-        )
+        try:
+            new_items = await self._store(
+                _PendingStore(feed=feed, classified=classified, result=result, body_hash=body_hash, now=now)
+            )
+        except StorageError as e:
+            # Rolled back, feed state included: the next poll fetches the same items again, so nothing is
+            # lost, and the other feeds of the round carry on (their alerts with them).
+            log.error("feed %s: its items could not be stored: %s", feed.url, e)
+            return FeedPollResult(
+                feed=feed, status="failed", error=f"not stored: {e}", http_status=result.status
+            )
         return FeedPollResult(
             feed=feed,
             status="new" if new_items else "unchanged",
