@@ -7,7 +7,7 @@ import hashlib
 import logging
 import random
 from collections.abc import Callable, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import BrokenExecutor, Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
@@ -137,6 +137,7 @@ class Poller:
         db: Database,
         fetcher: Fetcher,
         executor: Executor | None = None,
+        executor_factory: Callable[[], Executor | None] | None = None,
         clock: Callable[[], datetime],
         rng: random.Random | None = None,
         max_in_flight: int = 50,
@@ -144,6 +145,8 @@ class Poller:
         self._db = db
         self._fetcher = fetcher
         self._executor = executor
+        # Builds a fresh pool when a worker dies (killed, out of memory): without one, parsing stays broken.
+        self._executor_factory = executor_factory
         self._clock = clock
         self._rng = rng or random.Random()
         self.feeds = FeedRepository(db)
@@ -255,9 +258,10 @@ class Poller:
                 )
             return FeedPollResult(feed=feed, status="unchanged", http_status=result.status)
         loop = asyncio.get_running_loop()
+        executor = self._executor
         try:
             classified = await loop.run_in_executor(
-                self._executor,
+                executor,
                 # A partial of a module-level function pickles, so a process pool can run it.
                 partial(
                     parse_and_classify,
@@ -271,6 +275,16 @@ class Poller:
             )
         except ParseError as e:
             return await self._record_failure(feed, FetchError(str(e)))
+        except BrokenExecutor:
+            self._replace_broken_executor(executor)
+            stopped = "a parse worker stopped while parsing this feed; it is retried at the next poll"
+            return await self._record_failure(feed, FetchError(stopped))
+        except Exception as e:
+            # A bug, not the feed's fault: this feed fails (and is retried with backoff), the round goes on.
+            log.exception("feed %s: parsing and classifying failed unexpectedly", feed.url)
+            return await self._record_failure(
+                feed, FetchError(f"could not be parsed: internal error ({type(e).__name__}), see the log")
+            )
         try:
             new_items = await self._store(
                 _PendingStore(feed=feed, classified=classified, result=result, body_hash=body_hash, now=now)
@@ -289,6 +303,19 @@ class Poller:
             new_items=tuple(new_items),
             http_status=result.status,
         )
+
+    @property
+    def executor(self) -> Executor | None:
+        """The pool parsing runs in now (None: the event loop's default thread pool)."""
+        return self._executor
+
+    def _replace_broken_executor(self, broken: Executor | None) -> None:
+        # Every feed in flight sees the same broken pool: only the first replaces it.
+        if broken is None or self._executor is not broken or self._executor_factory is None:
+            return
+        log.error("a parse worker process stopped unexpectedly; starting a new pool")
+        broken.shutdown(wait=False, cancel_futures=True)
+        self._executor = self._executor_factory()
 
     async def _store(self, pending: _PendingStore) -> list[NewItem]:
         """Store a parsed feed together with the others parsed meanwhile; its new items once committed."""

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Executor, ProcessPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from functools import partial
 from types import TracebackType
 from typing import TextIO
 
@@ -54,7 +55,6 @@ class Service:
         dispatcher: Dispatcher,
         platforms: Mapping[str, ChatPlatform],
         clock: Callable[[], datetime] = utc_now,
-        executor: Executor | None = None,
     ) -> None:
         self.config = config
         self.db = db
@@ -64,7 +64,6 @@ class Service:
         self.platforms = dict(platforms)
         self.clock = clock
         self.commands: CommandRunner | None = None
-        self._executor = executor
 
     async def serve_slack(self) -> None:
         """Start receiving Slack slash commands (HTTP events endpoint or Socket Mode, as configured)."""
@@ -123,8 +122,9 @@ class Service:
                 log.warning("closing %s: %s", platform.name, e)
         await self.fetcher.close()
         await self.db.close()
-        if self._executor is not None:
-            self._executor.shutdown(wait=False, cancel_futures=True)
+        executor = self.poller.executor  # the pool in use: the poller replaces one whose worker died
+        if executor is not None:
+            executor.shutdown(wait=False, cancel_futures=True)
 
 
 def fetch_policy(config: Config) -> FetchPolicy:
@@ -205,6 +205,8 @@ async def open_service(
     """Open the database (migrating it), sync feeds, watchlist and channels, build poller and delivery."""
     chat = dict(platforms) if platforms is not None else build_platforms(config)
     db = await open_database(config.storage.path)
+    poller: Poller | None = None
+    fetcher: Fetcher | None = None
     try:
         fetcher = Fetcher(fetch_policy(config))
         executor = parse_executor(config.fetch.workers)
@@ -212,6 +214,7 @@ async def open_service(
             db=db,
             fetcher=fetcher,
             executor=executor,
+            executor_factory=partial(parse_executor, config.fetch.workers),
             clock=clock,
             rng=rng,
             max_in_flight=config.fetch.concurrency,
@@ -241,9 +244,14 @@ async def open_service(
             config, db=db, fetcher=fetcher, poller=poller, platforms=chat, clock=clock
         )
     except BaseException:
+        # Nothing opened here may outlive a failed start: worker processes, the HTTP session, the database.
+        if poller is not None and poller.executor is not None:
+            poller.executor.shutdown(wait=False, cancel_futures=True)
+        if fetcher is not None:
+            await fetcher.close()
         await db.close()
         raise
-    service = Service(config, db, fetcher, poller, dispatcher, chat, clock, executor)
+    service = Service(config, db, fetcher, poller, dispatcher, chat, clock)
     service.commands = commands
     return service
 

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import pickle
+import signal
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -259,3 +263,42 @@ async def test_a_feed_that_cannot_be_stored_fails_alone_in_its_group(
         assert failed.error == "not stored: cannot store items: no feed with id 10000"
         [story_id] = {n.story_id for n in ok.new_items}
         assert story_id is not None and len((await poller.stories.get(story_id)).sources) == 1
+
+
+async def test_a_dead_parse_worker_fails_one_poll_then_a_new_pool_takes_over(
+    tmp_path: Path, feed_server: FeedServer, clock: Clock
+) -> None:
+    feed_server.serve("/a.xml", rss_document("A", [entry(1, "Putin meets Witkoff")]))
+    base = make_config(tmp_path, {"A": feed_server.url("/a.xml")})
+    config = replace(base, fetch=replace(base.fetch, workers=2))
+    async with await open_service(config, clock=clock) as service:
+        broken = service.poller.executor
+        assert isinstance(broken, ProcessPoolExecutor)
+        # As the kernel's OOM killer would: the pool is broken from then on.
+        for process in list(broken._processes.values()):  # white box: the pool's worker processes
+            os.kill(process.pid, signal.SIGKILL)
+            process.join()
+        [failed] = await service.poller.poll_due()
+        assert failed.status == "failed" and failed.error is not None
+        assert "a parse worker stopped" in failed.error
+        assert service.poller.executor is not broken
+        clock.advance(hours=1)  # past the failure's backoff
+        [result] = await service.poller.poll_due()
+        assert [n.stored.item.title for n in result.new_items] == ["Putin meets Witkoff"]
+
+
+async def test_an_unexpected_error_while_classifying_fails_that_feed_only(
+    tmp_path: Path, feed_server: FeedServer, clock: Clock
+) -> None:
+    feed_server.serve("/a.xml", rss_document("A", [entry(1, "Putin meets Witkoff")]))
+    feed_server.serve("/b.xml", rss_document("B", [entry(2, "Lavrov in Doha")]))
+    config = make_config(tmp_path, {"A": feed_server.url("/a.xml"), "B": feed_server.url("/b.xml")})
+    async with await open_service(config, clock=clock) as service:
+        # A snapshot that does not hold a watchlist: the worker raises TypeError, a bug rather than bad input.
+        not_a_watchlist = pickle.dumps(1)
+        snapshot = replace(service.poller.classifier.snapshot, pickled=not_a_watchlist, digest=b"other")
+        service.poller.classifier.snapshot = snapshot
+        feeds = await service.poller.feeds.due(clock(), limit=10)
+        results = await service.poller.poll_feeds(feeds)
+        assert [r.status for r in results] == ["failed", "failed"]
+        assert all(r.error and "internal error (TypeError)" in r.error for r in results)
