@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import logging
 import random
+from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import BrokenExecutor, Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -101,6 +102,16 @@ class _PendingStore:
     now: datetime
 
 
+def _settle(future: asyncio.Future[list[NewItem]], outcome: list[NewItem] | Exception) -> None:
+    """Give a queued feed its stored items or its error, unless whoever waited for it has gone."""
+    if future.done():
+        return
+    if isinstance(outcome, Exception):
+        future.set_exception(outcome)
+    else:
+        future.set_result(outcome)
+
+
 class ClassifierState:
     """The compiled watchlist, rebuilt whenever the stored watchlist's version changes."""
 
@@ -160,17 +171,16 @@ class Poller:
         # One aiosqlite connection: transactions must not interleave.
         self._write_lock = asyncio.Lock()
         # Parsed feeds waiting for the writer task, which stores them in groups (see _write_pending).
-        self._pending: list[tuple[_PendingStore, asyncio.Future[list[NewItem]]]] = []
+        self._pending: deque[tuple[_PendingStore, asyncio.Future[list[NewItem]]]] = deque()
         self._writer: asyncio.Task[None] | None = None
         # Feeds between fetch and commit: bounds the bodies and parsed items held in memory at once.
         self._in_flight = asyncio.Semaphore(max_in_flight)
         self._max_in_flight = max_in_flight
 
     async def start_workers(self, count: int) -> None:
-        """Start the ``count`` parse workers now and compile the watchlist there, not on the first poll.
+        """Wait until the ``count`` parse workers are up, with the watchlist compiled, before the first poll.
 
-        A process pool starts a worker per task submitted while none is idle, so ``count`` tasks start
-        them all; each runs :func:`prepare_parse_worker` as it starts.
+        ``bot.service.parse_executor`` has started them; one task per worker waits for them to be ready.
         """
         if not isinstance(self._executor, ProcessPoolExecutor):
             return
@@ -335,27 +345,25 @@ class Poller:
                     # Taken only once the lock is ours: feeds queued while waiting for it join this group.
                     taken, items = [], 0
                     while self._pending and (not taken or items < _ITEMS_PER_GROUP):
-                        taken.append(self._pending.pop(0))
+                        taken.append(self._pending.popleft())
                         items += len(taken[-1][0].classified)
                     try:
                         stored = await self._store_group([p for p, _ in taken])
-                    except Exception:
-                        # The group rolled back: store each feed on its own, so one bad feed fails alone.
-                        stored = None
-                    if stored is None:
-                        for p, future in taken:
-                            try:
-                                [alone] = await self._store_group([p])
-                            except Exception as e:
-                                if not future.done():
-                                    future.set_exception(e)
-                            else:
-                                if not future.done():
-                                    future.set_result(alone)
+                    except Exception as e:
+                        if len(taken) == 1:
+                            _settle(taken[0][1], e)
+                        else:
+                            # The group rolled back: each feed on its own, so one bad feed fails alone.
+                            for p, future in taken:
+                                try:
+                                    [alone] = await self._store_group([p])
+                                except Exception as e_alone:
+                                    _settle(future, e_alone)
+                                else:
+                                    _settle(future, alone)
                     else:
                         for (_, future), new_items in zip(taken, stored, strict=True):
-                            if not future.done():
-                                future.set_result(new_items)
+                            _settle(future, new_items)
                 taken = []
         finally:
             # Cancelled (shutdown): whoever awaits an unwritten feed hears so.

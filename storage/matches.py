@@ -53,34 +53,18 @@ class MatchRepository:
 
     async def save(self, item_id: int, match: Match) -> None:
         """Store (or replace) an item's match; an empty match is stored too ("classified, nothing found")."""
-        async with self._db.transaction():
-            try:
-                await self._db.execute(
-                    "INSERT INTO match_results (item_id, score, spans) VALUES (?, ?, ?) "
-                    "ON CONFLICT (item_id) DO UPDATE SET score = excluded.score, spans = excluded.spans",
-                    (item_id, match.score, _spans_json(match.spans)),
-                )
-            except IntegrityViolation as e:
-                if "FOREIGN KEY" not in str(e):
-                    raise
-                raise StorageError(f"cannot store a match: no item with id {item_id}") from e
-            await self._db.execute("DELETE FROM matches WHERE item_id = ?", (item_id,))
-            rows = [
-                (item_id, kind, target, position)
-                for kind, targets in (("actor", match.actors), ("topic", match.topics))
-                for position, target in enumerate(dict.fromkeys(targets))
-            ]
-            await self._db.executemany(
-                "INSERT INTO matches (item_id, kind, target_id, position) VALUES (?, ?, ?, ?)", rows
-            )
+        await self._save([(item_id, match)], missing=f"cannot store a match: no item with id {item_id}")
 
     async def save_many(self, matches: Sequence[tuple[int, Match]]) -> None:
         """:meth:`save` for many items in three statements (the poll path stores a feed's matches at once)."""
-        if not matches:
-            return
         item_ids = [item_id for item_id, _ in matches]
         if len(set(item_ids)) != len(item_ids):
             raise StorageError("a batch of matches names the same item twice")
+        await self._save(matches, missing="cannot store a match: one of its items is not stored")
+
+    async def _save(self, matches: Sequence[tuple[int, Match]], *, missing: str) -> None:
+        if not matches:
+            return
         async with self._db.transaction():
             try:
                 await self._db.executemany(
@@ -91,8 +75,10 @@ class MatchRepository:
             except IntegrityViolation as e:
                 if "FOREIGN KEY" not in str(e):
                     raise
-                raise StorageError("cannot store a match: one of its items is not stored") from e
-            await self._db.executemany("DELETE FROM matches WHERE item_id = ?", [(i,) for i in item_ids])
+                raise StorageError(missing) from e
+            await self._db.executemany(
+                "DELETE FROM matches WHERE item_id = ?", [(item_id,) for item_id, _ in matches]
+            )
             await self._db.executemany(
                 "INSERT INTO matches (item_id, kind, target_id, position) VALUES (?, ?, ?, ?)",
                 [

@@ -9,8 +9,6 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import discord
@@ -20,11 +18,9 @@ import yarl
 from bot.commands import (
     AdminPolicy,
     CommandRunner,
-    CommandSettings,
     Invocation,
     Reply,
     ReplyBlock,
-    fetcher_probe,
 )
 from bot.commands.replies import Confirmation, NextPage
 from bot.platforms.discord import (
@@ -34,15 +30,11 @@ from bot.platforms.discord import (
     DiscordPlatform,
     render_reply,
 )
-from feeds.fetch import Fetcher, FetchPolicy
-from feeds.models import Actor, FeedSource, Item, Match, Topic, Watchlist
-from storage.db import Database, open_database
-from storage.feeds import FeedRepository
-from storage.items import ItemRepository
-from storage.matches import MatchRepository
-from storage.stories import StoryRepository
+from feeds.models import Actor, Topic, Watchlist
+from storage.db import Database
 from storage.subscriptions import SubscriptionRepository
 from storage.watchlists import WatchlistRepository
+from tests.bot.platforms.conftest import T0, store_stories
 from tests.fakes.discord_api import (
     ADMIN_ROLE_ID,
     AUTOCOMPLETE_RESULT,
@@ -62,7 +54,8 @@ from tests.fakes.discord_api import (
 )
 
 TOKEN = "fake-bot-token.commands"
-T0 = datetime(2024, 5, 20, 12, 0, tzinfo=UTC)
+# A feed name that would ping a role if it were not escaped.
+FEED_NAME = "World <@&1> Desk"
 WATCHLIST = Watchlist(
     actors=(
         Actor(id="putin", name="Vladimir Putin", kind="person", aliases=("Vladimir Putin", "Putin")),
@@ -72,50 +65,10 @@ WATCHLIST = Watchlist(
 )
 
 
-class FixedClock:
-    """The runner's clock: it stays at T0."""
-
-    def __call__(self) -> datetime:
-        return T0
-
-
 @pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = await open_database(tmp_path / "diplowatch.db")
-    try:
-        await WatchlistRepository(database).replace(WATCHLIST)
-        yield database
-    finally:
-        await database.close()
-
-
-async def store_stories(db: Database, titles: list[str]) -> None:
-    """One feed with one story per title, each naming Putin, newest last."""
-    feed = await FeedRepository(db).add(
-        FeedSource(url="https://example.org/world.xml", name="World <@&1> Desk", interval_s=600), T0, "config"
-    )
-    for n, title in enumerate(titles):
-        published = T0 - timedelta(hours=len(titles) - n)
-        item = Item(
-            identity=f"guid:item-{n}", guid=f"item-{n}", url=f"https://example.org/news/{n}", title=title,
-            summary=f"{title}. Putin spoke.", published=published, published_estimated=False,
-            content_hash=f"hash-{n}", source="World Desk", language="en",
-        )
-        (stored,) = await ItemRepository(db).add_items(feed.id, [item], fetched_at=T0)
-        stories = StoryRepository(db)
-        story_id = await stories.create(f"story-{n}", title=title, first_seen=published, score=0.5)
-        await stories.attach(story_id, stored.id, b"fp")
-        await MatchRepository(db).save(stored.id, Match(actors=("putin",), topics=(), score=0.5))
-
-
-@pytest.fixture
-async def runner(db: Database) -> AsyncIterator[CommandRunner]:
-    clock = FixedClock()
-    async with Fetcher(FetchPolicy(timeout_s=2.0), clock=clock) as fetcher:
-        yield CommandRunner(
-            db=db, probe=fetcher_probe(fetcher, clock=clock), clock=clock,
-            settings=CommandSettings(cooldown_capacity=1000, cooldown_per_second=100.0, page_size=2),
-        )
+def watchlist() -> Watchlist:
+    """What the shared ``db`` fixture (tests/bot/platforms/conftest.py) stores."""
+    return WATCHLIST
 
 
 async def connect(
@@ -224,7 +177,7 @@ def test_install_after_start_or_twice_is_refused(runner: CommandRunner) -> None:
 async def test_search_answers_with_an_ephemeral_embed(
     fake: FakeDiscordAPI, platform: DiscordPlatform, db: Database
 ) -> None:
-    await store_stories(db, ["Putin meets envoys in Moscow"])
+    await store_stories(db, feed_name=FEED_NAME, titles=["Putin meets envoys in Moscow"])
 
     answer = await ask(fake, slash_command("diplowatch", "search", options={"query": "putin"}))
 
@@ -240,7 +193,7 @@ async def test_search_answers_with_an_ephemeral_embed(
 async def test_public_true_answers_the_whole_channel(
     fake: FakeDiscordAPI, platform: DiscordPlatform, db: Database
 ) -> None:
-    await store_stories(db, ["Putin meets envoys"])
+    await store_stories(db, feed_name=FEED_NAME, titles=["Putin meets envoys"])
 
     public = slash_command("diplowatch", "search", options={"query": "putin", "public": True})
     answer = await ask(fake, public)
@@ -251,7 +204,7 @@ async def test_public_true_answers_the_whole_channel(
 async def test_more_button_shows_the_next_page(
     fake: FakeDiscordAPI, platform: DiscordPlatform, db: Database
 ) -> None:
-    await store_stories(db, ["Putin one", "Putin two", "Putin three"])
+    await store_stories(db, feed_name=FEED_NAME, titles=["Putin one", "Putin two", "Putin three"])
 
     first = await ask(fake, slash_command("diplowatch", "search", options={"query": "putin"}))
     (custom_id,) = first.custom_ids
@@ -266,7 +219,7 @@ async def test_more_button_shows_the_next_page(
 async def test_feed_and_user_text_is_escaped(
     fake: FakeDiscordAPI, platform: DiscordPlatform, db: Database
 ) -> None:
-    await store_stories(db, ["Putin and @everyone <@123> [click](http://evil.example)"])
+    await store_stories(db, feed_name=FEED_NAME, titles=["Putin and @everyone <@123> [click](http://evil.example)"])
 
     answer = await ask(fake, slash_command("diplowatch", "search", options={"query": "putin"}))
 
@@ -434,7 +387,7 @@ async def test_an_unreadable_attachment_is_a_clear_error(
 async def test_a_slow_answer_is_deferred_then_sent_as_a_follow_up(
     fake: FakeDiscordAPI, monkeypatch: pytest.MonkeyPatch, runner: CommandRunner, db: Database
 ) -> None:
-    await store_stories(db, ["Putin meets envoys"])
+    await store_stories(db, feed_name=FEED_NAME, titles=["Putin meets envoys"])
     connected = await connect(fake, monkeypatch, runner, defer_after_s=0.0)
     try:
         await fake.send_interaction(slash_command("diplowatch", "search", options={"query": "putin"}))

@@ -9,15 +9,13 @@ import json
 import socket
 import time
 from collections.abc import AsyncIterator, Mapping
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 import aiohttp
 import pytest
 
-from bot.commands import AdminPolicy, CommandRunner, CommandSettings, Reply, ReplyBlock, fetcher_probe
+from bot.commands import AdminPolicy, CommandRunner, Reply, ReplyBlock
 from bot.commands.replies import Attachment
 from bot.platforms.slack import (
     ACTION_CANCEL,
@@ -29,14 +27,10 @@ from bot.platforms.slack import (
     slack_unescape,
 )
 from feeds.errors import ConfigError
-from feeds.fetch import Fetcher, FetchPolicy
-from feeds.models import Actor, FeedSource, Item, Match, Topic, Watchlist
-from storage.db import Database, open_database
-from storage.feeds import FeedRepository
-from storage.items import ItemRepository
-from storage.matches import MatchRepository
-from storage.stories import StoryRepository
+from feeds.models import Actor, Topic, Watchlist
+from storage.db import Database
 from storage.watchlists import WatchlistRepository
+from tests.bot.platforms.conftest import store_stories
 from tests.fakes.slack_api import DEFAULT_APP_TOKEN, FakeSlackApi, ResponsePost, block_problem
 
 SECRET = "fake-signing-secret-for-tests"
@@ -44,57 +38,16 @@ CHANNEL = "C0NEWSDESK"
 MEMBER = "U0MEMBER"
 CONFIG_ADMIN = "U0CONFIGADMIN"
 WORKSPACE_ADMIN = "U0WSADMIN"
-T0 = datetime(2024, 5, 20, 12, 0, tzinfo=UTC)
 WATCHLIST = Watchlist(
     actors=(Actor(id="putin", name="Vladimir Putin", kind="person", aliases=("Vladimir Putin", "Putin")),),
     topics=(Topic(id="sanctions", name="Sanctions", any=("sanction",)),),
 )
 
 
-class FixedClock:
-    """The runner's clock: it stays at T0."""
-
-    def __call__(self) -> datetime:
-        return T0
-
-
 @pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = await open_database(tmp_path / "diplowatch.db")
-    try:
-        await WatchlistRepository(database).replace(WATCHLIST)
-        yield database
-    finally:
-        await database.close()
-
-
-async def store_stories(db: Database, titles: list[str]) -> None:
-    """One feed with one story per title, each naming Putin."""
-    feed = await FeedRepository(db).add(
-        FeedSource(url="https://example.org/world.xml", name="World Desk", interval_s=600), T0, "config"
-    )
-    for n, title in enumerate(titles):
-        published = T0 - timedelta(hours=len(titles) - n)
-        item = Item(
-            identity=f"guid:item-{n}", guid=f"item-{n}", url=f"https://example.org/news/{n}", title=title,
-            summary=f"{title}. Putin spoke.", published=published, published_estimated=False,
-            content_hash=f"hash-{n}", source="World Desk", language="en",
-        )
-        (stored,) = await ItemRepository(db).add_items(feed.id, [item], fetched_at=T0)
-        stories = StoryRepository(db)
-        story_id = await stories.create(f"story-{n}", title=title, first_seen=published, score=0.5)
-        await stories.attach(story_id, stored.id, b"fp")
-        await MatchRepository(db).save(stored.id, Match(actors=("putin",), topics=(), score=0.5))
-
-
-@pytest.fixture
-async def runner(db: Database) -> AsyncIterator[CommandRunner]:
-    clock = FixedClock()
-    async with Fetcher(FetchPolicy(timeout_s=2.0), clock=clock) as fetcher:
-        yield CommandRunner(
-            db=db, probe=fetcher_probe(fetcher, clock=clock), clock=clock,
-            settings=CommandSettings(cooldown_capacity=1000, cooldown_per_second=100.0, page_size=2),
-        )
+def watchlist() -> Watchlist:
+    """What the shared ``db`` fixture (tests/bot/platforms/conftest.py) stores."""
+    return WATCHLIST
 
 
 @pytest.fixture
