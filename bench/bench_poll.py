@@ -159,6 +159,7 @@ async def _diplowatch_rounds(spec: PollSpec) -> PollRun:
                 poller.latencies_s = []
                 server_before = control.counters().cpu_s
                 workers = _worker_pids(executor)
+                worker_before = cpu_seconds(workers, own=False)
                 cpu_before, started = cpu_seconds(workers), time.perf_counter()
                 # Streamed as bot.service does: each result is tallied and dropped, not kept for the round.
                 tally = PollRound()
@@ -166,6 +167,7 @@ async def _diplowatch_rounds(spec: PollSpec) -> PollRun:
                 wall = time.perf_counter() - started
                 workers = _worker_pids(executor)
                 cpu = cpu_seconds(workers) - cpu_before
+                worker_cpu = cpu_seconds(workers, own=False) - worker_before
                 server_cpu = control.counters().cpu_s - server_before
                 p50 = percentile(poller.latencies_s, 0.5)
                 p95 = percentile(poller.latencies_s, 0.95)
@@ -181,7 +183,9 @@ async def _diplowatch_rounds(spec: PollSpec) -> PollRun:
                         not_modified=tally.unchanged,
                         failed=len(tally.failures),
                         peak_rss_mb=peak_rss_mb(workers),
+                        worker_peak_rss_mb=peak_rss_mb(workers, own=False),
                         server_cpu_s=server_cpu,
+                        worker_cpu_s=worker_cpu,
                         latency_p50_ms=None if p50 is None else p50 * 1000,
                         latency_p95_ms=None if p95 is None else p95 * 1000,
                         first_error=errors[0] if errors else None,

@@ -39,6 +39,8 @@ class RoundResult:
     failed: int
     peak_rss_mb: float  # the client process's high-water mark so far
     server_cpu_s: float
+    worker_cpu_s: float | None = None  # the part of cpu_s spent in parse worker processes, when known
+    worker_peak_rss_mb: float | None = None  # the part of peak_rss_mb that is parse worker processes
     latency_p50_ms: float | None = None
     latency_p95_ms: float | None = None
     first_error: str | None = None
@@ -92,10 +94,17 @@ def run_isolated(function: Callable[[A], T], argument: A) -> T:
         return pool.submit(function, argument).result()
 
 
-def cpu_seconds(workers: Iterable[int] = ()) -> float:
-    """User + system CPU of this process (all threads) plus its live worker processes ``workers``."""
+def _cpu_note(r: RoundResult) -> str:
+    split = ""
+    if r.worker_cpu_s is not None:
+        split = f"main process {r.cpu_s - r.worker_cpu_s:.2f} CPU s, parse workers {r.worker_cpu_s:.2f}; "
+    return f"{split}wall {r.wall_s:.2f} s; server process used {r.server_cpu_s:.2f} CPU s (not counted)"
+
+
+def cpu_seconds(workers: Iterable[int] = (), *, own: bool = True) -> float:
+    """User + system CPU of this process (all threads, unless ``own`` is false) plus its live ``workers``."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    total = usage.ru_utime + usage.ru_stime
+    total = usage.ru_utime + usage.ru_stime if own else 0.0
     ticks = os.sysconf("SC_CLK_TCK")
     for pid in workers:
         try:
@@ -106,9 +115,10 @@ def cpu_seconds(workers: Iterable[int] = ()) -> float:
     return total
 
 
-def peak_rss_mb(workers: Iterable[int] = ()) -> float:
-    """Peak resident set of this process plus its live worker processes (each one's high-water mark)."""
-    total_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+def peak_rss_mb(workers: Iterable[int] = (), *, own: bool = True) -> float:
+    """Peak resident set of this process (unless ``own`` is false) plus its live worker processes (each
+    one's high-water mark)."""
+    total_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss if own else 0
     for pid in workers:
         try:
             status = Path(f"/proc/{pid}/status").read_text()
@@ -154,13 +164,22 @@ def round_figures(bench: str, run: PollRun, *, targets: bool) -> list[Figure]:
                 value=r.cpu_s,
                 unit="CPU s (client)",
                 params=params,
-                note=f"wall {r.wall_s:.2f} s; server process used {r.server_cpu_s:.2f} CPU s (not counted)",
+                note=_cpu_note(r),
             )
         )
         rss_target = at_most(200, "<= 200 MB") if targets and run.feeds >= 10_000 else None
         figures.append(
             Figure(
-                bench=bench, name="peak RSS", value=r.peak_rss_mb, unit="MB", params=params, target=rss_target
+                bench=bench,
+                name="peak RSS",
+                value=r.peak_rss_mb,
+                unit="MB",
+                params=params,
+                target=rss_target,
+                note=""
+                if r.worker_peak_rss_mb is None
+                else f"main process {r.peak_rss_mb - r.worker_peak_rss_mb:,.0f} MB + parse workers "
+                f"{r.worker_peak_rss_mb:,.0f} MB",
             )
         )
         # Only the diplowatch client is instrumented for this; a 304 round stores nothing.

@@ -21,7 +21,7 @@ import zlib
 from array import array
 from bisect import bisect_left, bisect_right
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -593,25 +593,26 @@ _NAME_TOKEN = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)*")
 _LETTER = re.compile(r"[^\W\d_]")
 
 
-def _char_class(chars: Iterable[str]) -> str:
-    """A regex character class body for these characters, as ranges."""
-    codes = sorted(ord(c) for c in chars)
+def _char_class(wanted: Callable[[str], bool]) -> str:
+    """A regex character class body, as ranges, for the characters of the Basic Multilingual Plane that
+    ``wanted`` accepts."""
+    # Built code by code, never as a list of characters: each process importing this (every parse worker
+    # too) would otherwise keep that list's peak as resident memory.
     ranges: list[tuple[int, int]] = []
-    for code in codes:
-        if ranges and ranges[-1][1] == code - 1:
-            ranges[-1] = (ranges[-1][0], code)
-        else:
-            ranges.append((code, code))
+    for code in range(0x10000):
+        if wanted(chr(code)):
+            if ranges and ranges[-1][1] == code - 1:
+                ranges[-1] = (ranges[-1][0], code)
+            else:
+                ranges.append((code, code))
     return "".join(
         re.escape(chr(a)) if a == b else f"{re.escape(chr(a))}-{re.escape(chr(b))}" for a, b in ranges
     )
 
 
-_BMP = [chr(code) for code in range(0x10000)]
-_UPPER = _char_class(c for c in _BMP if c.isupper() and _LETTER.match(c))
-_ALPHA_CHAR = re.compile(f"[{_char_class(c for c in _BMP if c.isalpha())}]")
-_UPPER_ALPHA_CHAR = re.compile(f"[{_char_class(c for c in _BMP if c.isalpha() and c.isupper())}]")
-del _BMP
+_UPPER = _char_class(lambda c: c.isupper() and _LETTER.match(c) is not None)
+_ALPHA_CHAR = re.compile(f"[{_char_class(str.isalpha)}]")
+_UPPER_ALPHA_CHAR = re.compile(f"[{_char_class(lambda c: c.isalpha() and c.isupper())}]")
 # The ``_NAME_TOKEN`` tokens whose first letter is upper case, and those whose first letter is not. The
 # first letter comes before the look-behinds (no letter, nor letter + apostrophe, before it) so that the
 # scan jumps from candidate letter to candidate letter.
