@@ -34,7 +34,7 @@ from bench.rounds import (
     run_isolated,
 )
 from bot.poller import STORY_WINDOW, FeedPollResult, Poller, PollRound
-from bot.service import parse_executor, parse_worker_count
+from bot.service import freeze_startup_objects, parse_executor, parse_worker_count
 from feeds.classify import compile_watchlist, match_watchlist
 from feeds.fetch import Fetcher, FetchPolicy, FetchResult
 from feeds.models import FeedSource, FeedState, Item
@@ -150,6 +150,7 @@ async def _diplowatch_rounds(spec: PollSpec) -> PollRun:
                 await poller.watchlists.replace(reference_watchlist())
             await poller.classifier.refresh(poller.watchlists)
             await poller.start_workers(parse_worker_count(0))  # as bot.service.open_service does
+            freeze_startup_objects()  # as open_service does once started
             setup_s = time.perf_counter() - setup_started
             rounds = []
             for name in spec.rounds:

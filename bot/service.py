@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import multiprocessing
 import os
@@ -125,6 +126,8 @@ class Service:
         executor = self.poller.executor  # the pool in use: the poller replaces one whose worker died
         if executor is not None:
             executor.shutdown(wait=False, cancel_futures=True)
+        # What open_service froze is collectable again: a process may open services one after another.
+        gc.unfreeze()
 
 
 def fetch_policy(config: Config) -> FetchPolicy:
@@ -137,6 +140,15 @@ def fetch_policy(config: Config) -> FetchPolicy:
         concurrency=f.concurrency,
         per_host=f.per_host,
     )
+
+
+def freeze_startup_objects() -> None:
+    """Leave everything allocated so far (modules, chat clients, config) out of later garbage collections."""
+    # A poll allocates fast, so the collector runs often, and each full pass would walk every object the
+    # imports left behind for nothing: ~10% of the main process's CPU in the poll benchmark. Objects made
+    # later are collected as usual; frozen ones are still freed by reference counting.
+    gc.collect()
+    gc.freeze()
 
 
 def parse_worker_count(workers: int) -> int:
@@ -253,6 +265,7 @@ async def open_service(
         raise
     service = Service(config, db, fetcher, poller, dispatcher, chat, clock)
     service.commands = commands
+    freeze_startup_objects()
     return service
 
 
