@@ -437,7 +437,7 @@ class Poller:
             membership = Membership(
                 item_id=stored.id, story_key=key, fingerprint=classified.fingerprint, new_story=False
             )
-        self._index.add(membership.story_key, fp)
+        self._index.add(membership.story_key, fp, encoded=classified.fingerprint)
         return membership
 
     async def _record_failure(self, feed: FeedState, error: FetchError) -> FeedPollResult:

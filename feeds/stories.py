@@ -1380,13 +1380,14 @@ def _facts_keys(
     return keys
 
 
-def _posting_keys(fp: StoryFingerprint) -> set[int]:
-    """Every index key of a fingerprint (in-process hashes: the index is rebuilt at each start). Facts and
-    actors only count for items that name actors, so only those are indexed by them."""
-    keys = set(_bands(fp.signature))
+def _posting_keys(fp: StoryFingerprint, bands: list[int], facts: list[int]) -> set[int]:
+    """Every index key of a fingerprint with these ``_bands`` and ``_fact_keys`` (in-process hashes: the
+    index is rebuilt at each start). Facts and actors only count for items that name actors, so only those
+    are indexed by them."""
+    keys = set(bands)
     keys.update(hash((_EXACT, x)) for x in fp.exact)
     if fp.actors:
-        keys.update(_fact_keys(fp))
+        keys.update(facts)
         keys.update(hash((_ACTOR, actor)) for actor in fp.actors)
     return keys
 
@@ -1584,6 +1585,8 @@ class StoryIndex:
         # Entries naming the same actors share one tuple (a cache, cleared when it grows: no leak).
         self._actor_tuples: dict[frozenset[str], tuple[int, ...]] = {}
         self._decoded: dict[int, StoryFingerprint] = {}
+        # The keys of the fingerprint looked up last: adding it next (as a poll does) reuses them.
+        self._last_keys: tuple[StoryFingerprint, list[int], list[int]] | None = None
 
     @classmethod
     def from_candidates(
@@ -1601,9 +1604,19 @@ class StoryIndex:
     def __len__(self) -> int:
         return self._live
 
-    def add(self, story_key: str, fp: StoryFingerprint) -> None:
-        """Record that an item with this fingerprint belongs to ``story_key``."""
-        self._add(story_key, fp, encode_fingerprint(fp))
+    def add(self, story_key: str, fp: StoryFingerprint, *, encoded: bytes | None = None) -> None:
+        """Record that an item with this fingerprint belongs to ``story_key``; ``encoded``, when given, is
+        ``encode_fingerprint(fp)`` already at hand (as the poller has it from the parse worker)."""
+        self._add(story_key, fp, encoded if encoded is not None else encode_fingerprint(fp))
+
+    def _bands_and_facts(self, fp: StoryFingerprint) -> tuple[list[int], list[int]]:
+        """The near-duplicate bands of ``fp`` and, when it names actors, its fact keys."""
+        last = self._last_keys
+        if last is not None and last[0] is fp:
+            return last[1], last[2]
+        bands, facts = _bands(fp.signature), (_fact_keys(fp) if fp.actors else [])
+        self._last_keys = (fp, bands, facts)
+        return bands, facts
 
     def _add(self, story_key: str, fp: StoryFingerprint, record: bytes) -> None:
         entry = self._base + len(self._records)
@@ -1615,7 +1628,8 @@ class StoryIndex:
             micros << _STAMP_SHIFT | (_STATES_NUMBERS if fp.numbers else 0) | (_DATED if fp.dated else 0)
         )
         self._actors.append(self._actor_ids(fp.actors))
-        keys = _posting_keys(fp)
+        bands, facts = self._bands_and_facts(fp)
+        keys = _posting_keys(fp, bands, facts)
         keys.add(hash((_STORY, story_key)))  # a story's members are the entries holding its key
         add = self._postings.add
         for key in keys:
@@ -1689,7 +1703,8 @@ class StoryIndex:
             strong.update(postings.newest(hash((_EXACT, x)), _ID_SPAN))
         banded: Counter[int] = Counter()  # entry -> bands shared
         crowded: set[int] = set()  # entries seen only in bands held by more entries than were followed
-        for band in _bands(fp.signature):
+        bands, fact_keys = self._bands_and_facts(fp)
+        for band in bands:
             held = postings.newest(band, _BAND_POSTINGS + 1)
             if len(held) > _BAND_POSTINGS:
                 del held[0]
@@ -1702,7 +1717,7 @@ class StoryIndex:
         scanned: list[int] = []
         if fp.actors:  # without a shared actor only exact keys and near-identical text can join
             number_keys = {hash((_NUMBER, n)) for n in fp.numbers}
-            for key in _fact_keys(fp):
+            for key in fact_keys:
                 held = postings.newest(key, _FACT_POSTINGS + 1)
                 if len(held) > _FACT_POSTINGS:
                     del held[0]
@@ -1747,8 +1762,8 @@ class StoryIndex:
         ranked: list[tuple[int, int, int]] = [(_EXACT_MATCH, -entry, entry) for entry in strong]
         taken = set(strong)
         weak: list[int] = []
-        for entry, bands in banded.items():
-            if entry in strong or (bands == 1 and entry in crowded):
+        for entry, shared_bands in banded.items():
+            if entry in strong or (shared_bands == 1 and entry in crowded):
                 continue  # one crowded band alone is a common phrase, not a copy
             stamp = stamps[entry - base]
             if dated and stamp & _DATED and abs((stamp >> _STAMP_SHIFT) - micros) > window:
