@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from feeds.errors import StorageError
 from feeds.models import FeedState, Match, Span
 from storage.db import Database
 from storage.items import ItemRepository
-from storage.matches import MatchRepository
+from storage.matches import MatchRepository, spans_json
 from tests.storage.samples import T0, make_item
 
 
@@ -76,3 +80,26 @@ async def test_save_many_equals_saving_one_by_one(db: Database, feed: FeedState)
         await repo.save_many([(404, Match(score=1.0))])
     with pytest.raises(StorageError, match="same item twice"):
         await repo.save_many([batch[2], batch[2]])
+
+
+spans = st.builds(
+    Span,
+    field=st.sampled_from(["title", "summary"]),
+    start=st.integers(min_value=0, max_value=10**6),
+    end=st.integers(min_value=0, max_value=10**6),
+    target=st.text(),
+    phrase=st.text(),
+)
+
+
+@given(st.lists(spans, max_size=5).map(tuple))
+def test_spans_are_stored_as_json_dumps_writes_them(written: tuple[Span, ...]) -> None:
+    # Rows written before the hand-written encoder must read back the same, and vice versa.
+    expected = json.dumps(
+        [
+            {"field": s.field, "start": s.start, "end": s.end, "target": s.target, "phrase": s.phrase}
+            for s in written
+        ],
+        ensure_ascii=False,
+    )
+    assert spans_json(written) == expected
