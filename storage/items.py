@@ -123,10 +123,6 @@ async def attach_to_story(db: Database, *, story_id: int, item_id: int, fingerpr
         )
 
 
-def _dedupe_keys(item: Item) -> tuple[str | None, str | None, str]:
-    return (item.guid, item.url, item.content_hash)
-
-
 def _in_utc(item: Item) -> Item:
     if item.published.tzinfo is UTC:
         return item
@@ -147,22 +143,22 @@ def _pair_with_batches(rows: Sequence[Row], batches: Sequence[ItemBatch]) -> lis
     # the same (guid, url, hash) is skipped too, so the first unclaimed batch item with a row's feed and keys
     # is the one that row stores. Pairing this way spares decoding every new row back from the database.
     stored: list[list[StoredItem]] = [[] for _ in batches]
-    flat = [(b, batch.feed_id, item) for b, batch in enumerate(batches) for item in batch.items]
+    flat = [
+        (b, (batch.feed_id, item.guid, item.url, item.content_hash), item)
+        for b, batch in enumerate(batches)
+        for item in batch.items
+    ]
+    fetched_at = [batch.fetched_at.astimezone(UTC) for batch in batches]
     position = 0
-    for row in rows:
-        keys = (int(row["feed_id"]), row["guid"], row["url"], row["content_hash"])
-        while position < len(flat) and (flat[position][1], *_dedupe_keys(flat[position][2])) != keys:
+    for item_id, feed_id, guid, url, content_hash in rows:  # the columns add_batches selects, in order
+        keys = (int(feed_id), guid, url, content_hash)
+        while position < len(flat) and flat[position][1] != keys:
             position += 1
         if position == len(flat):
-            raise StorageError(f"stored item {row['id']} does not match the batch that stored it")
-        b, feed_id, item = flat[position]
+            raise StorageError(f"stored item {item_id} does not match the batch that stored it")
+        b, _keys, item = flat[position]
         stored[b].append(
-            StoredItem(
-                id=int(row["id"]),
-                feed_id=feed_id,
-                item=_in_utc(item),
-                fetched_at=batches[b].fetched_at.astimezone(UTC),
-            )
+            StoredItem(id=int(item_id), feed_id=keys[0], item=_in_utc(item), fetched_at=fetched_at[b])
         )
         position += 1
     return stored
