@@ -46,15 +46,17 @@ matches only in capitals, its ``*`` ending in lowercase ("POWs", not "Power" or 
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import itertools
 import math
+import operator
 import re
 import threading
 import time
 import unicodedata
 from bisect import bisect_right
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any, Literal, NamedTuple
@@ -216,6 +218,7 @@ class _Pattern:
     tail: re.Pattern[str] | None  # the rest after a '*' that is not the last word, on the match text
     gaps: tuple[str, ...]  # folded separators between words; " " means any space or hyphen
     case_flags: tuple[bool, ...]  # isupper() of each letter of the literal part (exact-case use)
+    has_upper: bool  # some character of the phrase is a capital
     proper: bool  # written capitalised in Latin/Greek script, where lowercase means a common noun
     all_caps: bool  # every letter a capital (an acronym)
     literal: str  # folded words without '*', joined by single spaces
@@ -282,6 +285,7 @@ def _compile_pattern(phrase: str) -> _Pattern:
     literal_raw = phrase.split("*", 1)[0]
     letters = [c for c in literal_raw if c.isalpha()]
     first_alpha = next((c for c in phrase if c.isalpha()), "")
+    has_upper = any(c.isupper() for c in phrase)
     return _Pattern(
         phrase=phrase,
         key=key,
@@ -291,7 +295,8 @@ def _compile_pattern(phrase: str) -> _Pattern:
         tail=tail,
         gaps=gaps if len(words_) > 1 else (),
         case_flags=tuple(c.isupper() for c in letters),
-        proper=any(c.isupper() for c in phrase) and _script_of(first_alpha) in ("LATIN", "GREEK"),
+        has_upper=has_upper,
+        proper=has_upper and _script_of(first_alpha) in ("LATIN", "GREEK"),
         all_caps=len(letters) > 1 and all(c.isupper() for c in letters),
         literal=" ".join(words_),
         final_dot=phrase.endswith("."),
@@ -302,12 +307,18 @@ def _compile_pattern(phrase: str) -> _Pattern:
 class _Entry:
     role: _Role
     target: int  # index of the actor, topic or lexicon word
+    target_id: str  # the actor's or topic's id ("" for a lexicon word)
     pattern: _Pattern
     exact: bool
     bare_surname: bool = False  # a person's surname alone, the last word of their full-name alias
     namesake: bool = False  # the actor's own not_near phrases show this alias to have a namesake
     place_namesake: bool = False  # … and the actor is a place, state or organisation
     common_name: bool = False  # also a common given name, month or day ("May", "Jordan")
+    # One int per scored target, cheap to hash per hit: the aliases of actor i are 2i, topic i's phrases 2i+1.
+    group: int = dataclasses.field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "group", 2 * self.target + (0 if self.role is _Role.ALIAS else 1))  # frozen
 
 
 def _same_stem(a: str, b: str) -> bool:
@@ -358,6 +369,20 @@ def _same_given_name(word: str, known: frozenset[str]) -> bool:
     return False
 
 
+@functools.lru_cache(maxsize=4096)
+def _not_another_given_name(name: str, given_names: frozenset[str]) -> bool:
+    """The capitalised word before a surname is a title, a function word, a patronymic, an institution or one
+    of the actor's ``given_names`` (cached: the same few words come before a surname in item after item)."""
+    folded = fold(name)
+    return bool(
+        folded in _TITLE_WORDS
+        or folded in _FUNCTION_WORDS
+        or _PATRONYMIC.search(folded)
+        or folded.startswith(_INSTITUTION_STEMS)
+        or _same_given_name(folded, given_names)
+    )
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class _ActorInfo:
     actor: Actor
@@ -386,6 +411,7 @@ def _actor_info(actor: Actor, index: int) -> tuple[_ActorInfo, list[_Entry]]:
             _Entry(
                 role=_Role.ALIAS,
                 target=index,
+                target_id=actor.id,
                 pattern=p,
                 exact=False,
                 bare_surname=bare,
@@ -395,9 +421,13 @@ def _actor_info(actor: Actor, index: int) -> tuple[_ActorInfo, list[_Entry]]:
             )
         )
     for a in actor.exact_case_aliases:
-        entries.append(_Entry(role=_Role.ALIAS, target=index, pattern=_compile_pattern(a), exact=True))
+        entries.append(
+            _Entry(
+                role=_Role.ALIAS, target=index, target_id=actor.id, pattern=_compile_pattern(a), exact=True
+            )
+        )
     for g in guards:
-        entries.append(_Entry(role=_Role.NOT_NEAR, target=index, pattern=g, exact=False))
+        entries.append(_Entry(role=_Role.NOT_NEAR, target=index, target_id=actor.id, pattern=g, exact=False))
     return _ActorInfo(actor=actor, given_names=given), entries
 
 
@@ -406,8 +436,24 @@ def _topic_entries(topic: Topic, index: int) -> list[_Entry]:
     for role, phrases in ((_Role.ANY, topic.any), (_Role.ALL, topic.all), (_Role.NONE, topic.none)):
         for phrase in phrases:
             p = _compile_pattern(phrase)
-            entries.append(_Entry(role=role, target=index, pattern=p, exact=p.all_caps))
+            entries.append(_Entry(role=role, target=index, target_id=topic.id, pattern=p, exact=p.all_caps))
     return entries
+
+
+# What the scan needs of an entry, worked out once at compile time: (back, end_shift, tail, gaps, final_dot,
+# entry), a plain tuple because the scan unpacks one per hit and a NamedTuple unpacks several times slower.
+# A hit whose key ends at offset ``last`` of the match text starts at last - back (after the key's leading
+# word-boundary space) and ends at last + end_shift, or at the end of the word for _OPEN_END; ``tail`` is the
+# rest of a phrase with an inner '*', matched after the key; the others are the pattern's.
+_Probe = tuple[int, int, re.Pattern[str] | None, tuple[str, ...], bool, _Entry]
+_OPEN_END = -1
+
+
+def _probe(entry: _Entry) -> _Probe:
+    p = entry.pattern
+    back = len(p.key) - (2 if p.key[0] == " " else 1)
+    end_shift = _OPEN_END if p.open_end else (0 if p.key[-1] == " " else 1)
+    return (back, end_shift, p.tail, p.gaps, p.final_dot, entry)
 
 
 def _build_automaton(entries: Iterable[_Entry]) -> tuple[Any, int]:
@@ -416,7 +462,7 @@ def _build_automaton(entries: Iterable[_Entry]) -> tuple[Any, int]:
         by_key.setdefault(entry.pattern.key, []).append(entry)
     automaton = ahocorasick.Automaton()
     for key, group in by_key.items():
-        automaton.add_word(key, tuple(group))
+        automaton.add_word(key, tuple(_probe(entry) for entry in group))
     if by_key:
         automaton.make_automaton()
     return automaton, len(by_key)
@@ -427,7 +473,7 @@ class CompiledWatchlist:
     """A watchlist ready to match: one automaton over every alias and phrase, and the facts the rules need."""
 
     watchlist: Watchlist
-    automaton: Any  # ahocorasick.Automaton (untyped); values are tuples of _Entry
+    automaton: Any  # ahocorasick.Automaton (untyped); values are tuples of _Probe
     keys: int  # distinct automaton keys
     phrases: int  # aliases, guards and topic phrases compiled
     build_seconds: float
@@ -471,7 +517,7 @@ def _build_context_automaton() -> tuple[Any, int]:
     foreign = len(phrases)
     phrases += [p for p in dict.fromkeys(_DOMESTIC_POLITICS_WORDS) if p not in phrases]
     entries = [
-        _Entry(role=_Role.CONTEXT, target=i, pattern=_compile_pattern(p), exact=False)
+        _Entry(role=_Role.CONTEXT, target=i, target_id="", pattern=_compile_pattern(p), exact=False)
         for i, p in enumerate(phrases)
     ]
     automaton, _ = _build_automaton(entries)
@@ -502,49 +548,63 @@ _SPACE_LIKE = frozenset(" \t\n\r\f\v-")
 def _gaps_ok(mt: MatchText, original: str, start: int, end: int, gaps: Sequence[str]) -> bool:
     """The separators between the phrase's words in the text are the phrase's own (not '.' for ' ')."""
     text = mt.text
+    starts, ends = mt.starts, mt.ends
     k = 0
     i = text.find(" ", start, end)
     while i >= 0:
-        j = i
+        j = i + 1
         while j < end and text[j] == " ":
             j += 1
         if k >= len(gaps):
             return False
-        ostart, oend = mt.original_span(i, j)
-        found = fold(original[ostart:oend])
+        if starts is None or ends is None:  # MatchText.original_span, inlined as in _scan
+            found = original[i - 1 : j - 1]
+        else:
+            found = original[starts[i - 1] : ends[j - 2]]
         if gaps[k] == " ":
-            if not found or not set(found) <= _SPACE_LIKE or found.count("-") > 1:
-                return False
-        elif re.sub(r"\s+", " ", found) != gaps[k]:
+            # one plain space, by far the most common separator, folds to itself and passes
+            if found != " ":
+                found = fold(found)
+                if not found or not set(found) <= _SPACE_LIKE or found.count("-") > 1:
+                    return False
+        elif re.sub(r"\s+", " ", fold(found)) != gaps[k]:
             return False
         k += 1
         i = text.find(" ", j, end)
     return k == len(gaps)
 
 
-def _scan(field: int, mt: MatchText, original: str, automaton: Any) -> Iterator[_Hit]:
+# Builds a _Hit from one tuple without the Python-level NamedTuple.__new__ (the scan makes one per hit).
+_new_hit = functools.partial(tuple.__new__, _Hit)
+
+
+def _scan(field: int, mt: MatchText, original: str, automaton: Any) -> list[_Hit]:
     text = mt.text
-    for last, group in automaton.iter(text):
-        for entry in group:
-            p = entry.pattern
-            start = last - len(p.key) + 1
-            if p.key[0] == " ":
-                start += 1
-            if p.tail is not None:
-                m = p.tail.match(text, last + 1)
+    find = text.find
+    starts, ends = mt.starts, mt.ends
+    hits: list[_Hit] = []
+    for last, probes in automaton.iter(text):
+        for back, end_shift, tail, gaps, final_dot, entry in probes:
+            start = last - back
+            if tail is not None:
+                m = tail.match(text, last + 1)
                 if m is None:
                     continue
                 end = m.end()
-            elif p.open_end:
-                end = text.find(" ", last + 1)
+            elif end_shift == _OPEN_END:
+                end = find(" ", last + 1)
             else:
-                end = last if p.key[-1] == " " else last + 1
-            ostart, oend = mt.original_span(start, end)
-            if p.gaps and not _gaps_ok(mt, original, start, end, p.gaps):
+                end = last + end_shift
+            if starts is None or ends is None:  # MatchText.original_span, inlined: the text folded 1:1
+                ostart, oend = start - 1, end - 1
+            else:
+                ostart, oend = starts[start - 1], ends[end - 2]
+            if gaps and not _gaps_ok(mt, original, start, end, gaps):
                 continue
-            if p.final_dot and original[oend : oend + 1] == ".":
+            if final_dot and original[oend : oend + 1] == ".":
                 oend += 1
-            yield _Hit(field, start, end, ostart, oend, entry)
+            hits.append(_new_hit((field, start, end, ostart, oend, entry)))
+    return hits
 
 
 def _case_ok(pattern: _Pattern, found: str) -> bool:
@@ -606,6 +666,41 @@ _WORD_AFTER = re.compile(r"(?:'s|’s)?[^\w]*([^\W\d_]{2,})")
 _NEXT_WORD = re.compile(r"(?:[ \t\u00a0]+|,[ \t\u00a0]+)(\w+)")
 # the word right before a position, separated from it by spaces only (not by punctuation or a line break)
 _PREVIOUS_WORD = re.compile(r"(?:^|(?<=[^\w'’]))(\w+(?:['’]\w+)*)[ \t\u00a0]+$")
+_AFTER_NEXT_WORD = frozenset(" \t\u00a0,")  # what _NEXT_WORD needs right at the position
+
+
+def _previous_word(text: str, end: int) -> re.Match[str] | None:
+    """``_PREVIOUS_WORD.search(text, max(0, end - 40), end)``, the word right before ``end``, found faster.
+
+    A search over the whole window tries the pattern at each of its 40 positions. But a match is one word
+    and the spaces after it, so it cannot start at or before the last space ahead of that word: the search
+    starts there, and sees the same characters around every position it tries as the full search would.
+    """
+    start = end - 40 if end > 40 else 0
+    if end == start:
+        return None
+    last = text[end - 1]
+    if last not in " \t\u00a0":
+        # the pattern ends in spaces; "\n" only because "$" also matches before a newline that ends the text
+        return _PREVIOUS_WORD.search(text, start, end) if last == "\n" else None
+    word_end = end - 1
+    while word_end > start and text[word_end - 1] in " \t\u00a0":
+        word_end -= 1
+    space = text.rfind(" ", start, word_end)
+    return _PREVIOUS_WORD.search(text, space if space > start else start, end)
+
+
+# The roles as plain names: the rules compare them per hit, and an enum class attribute costs a look-up.
+_ALIAS, _NOT_NEAR, _ANY, _ALL, _NONE = _Role.ALIAS, _Role.NOT_NEAR, _Role.ANY, _Role.ALL, _Role.NONE
+
+
+def _has_upper(text: str) -> bool:
+    """Some character of ``text`` is a capital (``str.isupper``)."""
+    if text[:1].isupper():  # most names in the text start with a capital
+        return True
+    if text.isascii():
+        return text != text.lower()  # in ASCII only A-Z are capitals, and lower() changes exactly those
+    return any(c.isupper() for c in text)
 
 
 class _Verdict(NamedTuple):
@@ -615,19 +710,34 @@ class _Verdict(NamedTuple):
 
 _VETOED = _Verdict(False, "")
 _KEPT_BY_ALIAS = _Verdict(True, "")
+_ACTOR_GUARD = _Verdict(False, "guard: vetoes this actor's hits in the same sentence")
+_TOPIC_GUARD = _Verdict(False, "guard: vetoes this topic's hits in the same sentence")
+_NO_MATCH = Match()  # frozen, so every item that names nothing can share it
+
+
+def _scan_item(item: Item, compiled: CompiledWatchlist) -> tuple[tuple[MatchText, MatchText], list[_Hit]]:
+    """Both fields folded for matching, and every watchlist hit in them (title first, in scan order)."""
+    mts = (match_text(item.title), match_text(item.summary))
+    hits: list[_Hit] = []
+    if compiled.keys:
+        if item.title:
+            hits = _scan(0, mts[0], item.title, compiled.automaton)
+        if item.summary:
+            hits.extend(_scan(1, mts[1], item.summary, compiled.automaton))
+    return mts, hits
 
 
 class _ItemAnalysis:
     """Every hit of one item and the verdict on each; built once, read by match and explain."""
 
-    def __init__(self, item: Item, compiled: CompiledWatchlist) -> None:
+    def __init__(
+        self, item: Item, compiled: CompiledWatchlist, mts: tuple[MatchText, MatchText], hits: list[_Hit]
+    ) -> None:
+        """``mts`` and ``hits`` as ``_scan_item`` gives them for the item."""
         self.compiled = compiled
         self.texts = (item.title, item.summary)
-        self.mts = (match_text(item.title), match_text(item.summary))
-        self.hits: list[_Hit] = []
-        for f in (0, 1):
-            if self.texts[f] and compiled.keys:
-                self.hits.extend(_scan(f, self.mts[f], self.texts[f], compiled.automaton))
+        self.mts = mts
+        self.hits = hits
         self.verdicts: dict[_Hit, _Verdict] = {}
         self._sentences: dict[int, list[int]] = {}
         self._context: list[_Hit] | None = None
@@ -638,10 +748,24 @@ class _ItemAnalysis:
         self._kept_actor_targets: set[int] = set()
         self._ambiguities: dict[_Hit, str | None] = {}
         self._live_topic_hits: dict[int, list[_Hit]] = {}
-        if self.hits:
-            self._judge_topic_hits()
-            self._judge_actors()
-            self._judge_topics()
+        if not hits:
+            return
+        # one pass sorts the hits by role and target for the rules (each group in scan order)
+        alias_hits: dict[int, list[_Hit]] = {}
+        guards: dict[int, list[_Hit]] = {}
+        topic_hits: dict[int, list[_Hit]] = {}
+        for hit in hits:
+            entry = hit.entry
+            role = entry.role
+            if role is _ALIAS:
+                alias_hits.setdefault(entry.target, []).append(hit)
+            elif role is _NOT_NEAR:
+                guards.setdefault(entry.target, []).append(hit)
+            else:
+                topic_hits.setdefault(entry.target, []).append(hit)
+        self._judge_topic_hits(topic_hits)
+        self._judge_actors(alias_hits, guards)
+        self._judge_topics()
 
     # -- field facts, computed only when a rule needs them ------------------------------------------------
 
@@ -709,37 +833,40 @@ class _ItemAnalysis:
 
     # -- actors --------------------------------------------------------------------------------------------
 
-    def _judge_actors(self) -> None:
+    def _judge_actors(self, alias_hits: dict[int, list[_Hit]], guards: dict[int, list[_Hit]]) -> None:
         compiled = self.compiled
-        alias_hits: dict[int, list[_Hit]] = {}
-        guards: dict[int, list[_Hit]] = {}
-        for hit in self.hits:
-            if hit.entry.role is _Role.ALIAS:
-                alias_hits.setdefault(hit.entry.target, []).append(hit)
-            elif hit.entry.role is _Role.NOT_NEAR:
-                guards.setdefault(hit.entry.target, []).append(hit)
-                self.verdicts[hit] = _Verdict(False, "guard: vetoes this actor's hits in the same sentence")
+        verdicts = self.verdicts
+        for guard_hits in guards.values():
+            for hit in guard_hits:
+                verdicts[hit] = _ACTOR_GUARD
         surviving: dict[int, list[_Hit]] = {}
         needs_support: dict[int, list[_Hit]] = {}
         for target, hits in alias_hits.items():
             info = compiled.actors[target]
+            actor_guards = guards.get(target, ())
             other_person = ""
-            for hit in self._drop_case_twins(hits):
+            alive: list[_Hit] = []
+            for hit in self._drop_case_twins(hits, info):
                 other = self._other_given_name(hit, info) if hit.entry.bare_surname else None
-                verdict = self._alias_verdict(hit, guards.get(target, ()), other)
+                verdict = self._alias_verdict(hit, actor_guards, other)
                 if verdict is not None:
-                    self.verdicts[hit] = verdict
+                    verdicts[hit] = verdict
                     other_person = other_person or (f"{other} {self.found(hit)}" if other else "")
                     continue
-                surviving.setdefault(target, []).append(hit)
-            if other_person and target in surviving and all(h.entry.bare_surname for h in surviving[target]):
+                alive.append(hit)
+            if not alive:
+                continue
+            if other_person and all(h.entry.bare_surname for h in alive):
                 # the item's other bare mentions of the surname refer to that person too
-                for hit in surviving.pop(target):
-                    self.verdicts[hit] = _Verdict(False, f"vetoed: the surname refers to {other_person} here")
+                vetoed = _Verdict(False, f"vetoed: the surname refers to {other_person} here")
+                for hit in alive:
+                    verdicts[hit] = vetoed
+                continue
+            surviving[target] = alive
         for target, hits in surviving.items():
             if any(self._ambiguity(h) is None for h in hits):  # one plain mention is enough
                 for hit in hits:
-                    self.verdicts[hit] = _KEPT_BY_ALIAS  # the rule's wording is only needed to explain
+                    verdicts[hit] = _KEPT_BY_ALIAS  # the rule's wording is only needed to explain
             else:
                 needs_support[target] = hits
         kept = {t for t in surviving if t not in needs_support}
@@ -760,9 +887,9 @@ class _ItemAnalysis:
         self.actors = sorted(compiled.actors[t].actor.id for t in kept)
         self._kept_actor_targets = kept
 
-    def _drop_case_twins(self, hits: list[_Hit]) -> list[_Hit]:
+    def _drop_case_twins(self, hits: list[_Hit], info: _ActorInfo) -> list[_Hit]:
         """Of exact-case twins on one span ("NATO" and "Nato" on "NATO") keep the one whose case fits."""
-        if not any(h.entry.exact for h in hits):
+        if not info.actor.exact_case_aliases or not any(h.entry.exact for h in hits):
             return hits
         spans: dict[tuple[int, int, int], list[_Hit]] = {}
         for hit in hits:
@@ -778,8 +905,8 @@ class _ItemAnalysis:
     ) -> _Verdict | None:
         """A veto for this hit, or None when it survives the per-hit rules."""
         p = hit.entry.pattern
-        found = self.found(hit)
         if hit.entry.exact:
+            found = self.found(hit)
             if not _case_ok(p, found):
                 return _Verdict(False, f"vetoed: exact-case alias {p.phrase!r} written {found!r}")
             if p.all_caps and p.literal in _FUNCTION_WORDS and self.shouting(hit) and not self.hyphened(hit):
@@ -788,9 +915,10 @@ class _ItemAnalysis:
                     f"vetoed: exact-case alias {p.phrase!r} in all-caps text, where it may be the "
                     f"word {p.literal!r}",
                 )
-        elif p.proper and not any(c.isupper() for c in found):
+        elif p.proper:
             text = self.texts[hit.field]
-            if text != text.lower():
+            found = text[hit.ostart : hit.oend]
+            if not _has_upper(found) and text != text.lower():
                 return _Verdict(False, f"vetoed: proper-noun alias {p.phrase!r} written lowercase {found!r}")
         if guards:
             sentence = self.sentence(hit.field, hit.ostart)
@@ -800,13 +928,14 @@ class _ItemAnalysis:
                         False, f"vetoed: not_near {guard.entry.pattern.phrase!r} in same sentence"
                     )
         if other_given_name:
+            found = self.found(hit)
             return _Verdict(False, f"vetoed: surname follows another given name ({other_given_name} {found})")
         return None
 
     def _other_given_name(self, hit: _Hit, info: _ActorInfo) -> str | None:
         """The capitalised given name right before a bare surname when it is not this actor's, else None."""
         text = self.texts[hit.field]
-        m = _PREVIOUS_WORD.search(text, max(0, hit.ostart - 40), hit.ostart)
+        m = _previous_word(text, hit.ostart)
         if m is None:
             return None
         name = m.group(1)
@@ -816,14 +945,7 @@ class _ItemAnalysis:
         ahead = text[max(0, pstart - 3) : pstart].rstrip()
         if not ahead or _CLAUSE_START.search(ahead):
             return None  # capitalised by its place at the start of a sentence or clause
-        folded = fold(name)
-        if (
-            folded in _TITLE_WORDS
-            or folded in _FUNCTION_WORDS
-            or _PATRONYMIC.search(folded)
-            or folded.startswith(_INSTITUTION_STEMS)
-            or _same_given_name(folded, info.given_names)
-        ):
+        if _not_another_given_name(name, info.given_names):
             return None
         if any(
             h.field == hit.field and h.ostart < pend and h.oend > pstart
@@ -844,7 +966,7 @@ class _ItemAnalysis:
         entry, p = hit.entry, hit.entry.pattern
         if entry.exact:
             return "all-caps acronym in all-caps text" if p.all_caps and self.shouting(hit) else None
-        if not any(c.isupper() for c in self.found(hit)) and any(c.isupper() for c in p.phrase):
+        if p.has_upper and not _has_upper(self.found(hit)):
             return "name written lowercase"
         if not p.single_word:
             return None
@@ -861,8 +983,14 @@ class _ItemAnalysis:
         """The name the hit is part of when a capitalised word that is not tracked, a title or a domain word
         stands right next to it ("Chicken Kiev", "Moscow, Idaho", "Moscow City Council"), else None."""
         text = self.texts[hit.field]
-        before = _PREVIOUS_WORD.search(text, max(0, hit.ostart - 40), hit.ostart)
-        after = _NEXT_WORD.match(text, hit.oend, hit.oend + 40)
+        ostart, oend = hit.ostart, hit.oend
+        before = _previous_word(text, ostart)
+        # _NEXT_WORD needs a space or comma right there, which many hits lack: skip the regex then
+        after = (
+            _NEXT_WORD.match(text, oend, oend + 40)
+            if oend < len(text) and text[oend] in _AFTER_NEXT_WORD
+            else None
+        )
         for m in (before, after):
             if m is None or not self._name_like(hit.field, m.group(1), m.start(1), m.end(1)):
                 continue
@@ -898,7 +1026,7 @@ class _ItemAnalysis:
         domestic_ok = not all(h.entry.place_namesake for h in own)
         if domestic_ok:
             for topic_index, live in self._live_topic_hits.items():
-                if any(h.entry.role is _Role.ANY for h in live):
+                if any(h.entry.role is _ANY for h in live):
                     return f"topic {self.compiled.topics[topic_index].id}"
         for ctx in self.context():
             if (domestic_ok or ctx.entry.target < _FOREIGN_AFFAIRS_BOUND) and not any(
@@ -909,24 +1037,20 @@ class _ItemAnalysis:
 
     # -- topics --------------------------------------------------------------------------------------------
 
-    def _judge_topic_hits(self) -> None:
+    def _judge_topic_hits(self, by_topic: dict[int, list[_Hit]]) -> None:
         """Per-hit topic rules (acronym case, none-phrases), which do not depend on the actors."""
-        by_topic: dict[int, list[_Hit]] = {}
-        for hit in self.hits:
-            if hit.entry.role in (_Role.ANY, _Role.ALL, _Role.NONE):
-                by_topic.setdefault(hit.entry.target, []).append(hit)
+        verdicts = self.verdicts
         for target, hits in by_topic.items():
-            vetoes = [h for h in hits if h.entry.role is _Role.NONE]
+            vetoes = [h for h in hits if h.entry.role is _NONE]
             live = self._live_topic_hits.setdefault(target, [])
             for hit in hits:
-                if hit.entry.role is _Role.NONE:
-                    self.verdicts[hit] = _Verdict(
-                        False, "guard: vetoes this topic's hits in the same sentence"
-                    )
+                if hit.entry.role is _NONE:
+                    verdicts[hit] = _TOPIC_GUARD
                     continue
-                verdict = self._topic_hit_verdict(hit, hits, vetoes)
+                # only an acronym phrase or a none-phrase of the topic can veto the hit
+                verdict = self._topic_hit_verdict(hit, hits, vetoes) if vetoes or hit.entry.exact else None
                 if verdict is not None:
-                    self.verdicts[hit] = verdict
+                    verdicts[hit] = verdict
                 else:
                     live.append(hit)
 
@@ -936,10 +1060,10 @@ class _ItemAnalysis:
             topic = self.compiled.topics[target]
             missing = [
                 phrase for phrase in topic.all
-                if not any(h.entry.role is _Role.ALL and h.entry.pattern.phrase == phrase for h in live)
+                if not any(h.entry.role is _ALL and h.entry.pattern.phrase == phrase for h in live)
             ]  # fmt: skip
             reason = ""
-            if not any(h.entry.role is _Role.ANY for h in live):
+            if not any(h.entry.role is _ANY for h in live):
                 reason = "vetoed: no 'any' phrase of the topic survives"
             elif missing:
                 reason = f"vetoed: topic 'all' phrase {missing[0]!r} does not occur"
@@ -947,8 +1071,9 @@ class _ItemAnalysis:
                 support = self._topic_support(live)
                 if not support:
                     reason = "vetoed: topic phrase without a tracked actor or two foreign-affairs words"
+            verdict = _Verdict(False, reason) if reason else _Verdict(True, f"kept: {support}")
             for hit in live:
-                self.verdicts[hit] = _Verdict(False, reason) if reason else _Verdict(True, f"kept: {support}")
+                self.verdicts[hit] = verdict
             if not reason:
                 kept.append(topic.id)
         self.topics = sorted(kept)
@@ -988,40 +1113,37 @@ class _ItemAnalysis:
 
     def match(self) -> Match:
         if not self.hits:
-            return Match()
-        kept = [h for h in self.hits if self.verdicts.get(h, _VETOED).kept]
-        weights: dict[tuple[int, int], dict[str, float]] = {}  # (role group, target) → phrase → weight
+            return _NO_MATCH
+        verdicts = self.verdicts
+        kept = [h for h in self.hits if verdicts.get(h, _VETOED).kept]
+        weights: dict[int, dict[str, float]] = {}  # _Entry.group → phrase → weight
         for hit in kept:
-            group = weights.setdefault((0 if hit.entry.role is _Role.ALIAS else 1, hit.entry.target), {})
-            phrase = hit.entry.pattern.phrase
+            entry = hit.entry
+            by_phrase = weights.setdefault(entry.group, {})
+            phrase = entry.pattern.phrase
             weight = _TITLE_WEIGHT if hit.field == 0 else _SUMMARY_WEIGHT
-            if weight > group.get(phrase, 0.0):
-                group[phrase] = weight
+            if weight > by_phrase.get(phrase, 0.0):
+                by_phrase[phrase] = weight
         total = 0.0
-        for (kind, _), phrases in weights.items():
-            best = sorted(phrases.values(), reverse=True)
-            value = min(1.5, best[0] + 0.25 * (len(best) - 1))
-            total += value if kind == 0 else 0.5 * value
+        for group, by_phrase in weights.items():
+            value = min(1.5, max(by_phrase.values()) + 0.25 * (len(by_phrase) - 1))
+            total += value if group % 2 == 0 else 0.5 * value  # an actor's aliases count in full
+        spans = [
+            Span(
+                field=_FIELDS[h.field],
+                start=h.ostart,
+                end=h.oend,
+                target=h.entry.target_id,
+                phrase=h.entry.pattern.phrase,
+            )
+            for h in _outermost(kept)
+        ]
         return Match(
             actors=tuple(self.actors),
             topics=tuple(self.topics),
             score=round(1.0 - math.exp(-total / 2.0), 6),
-            spans=tuple(
-                Span(
-                    field=_FIELDS[h.field],
-                    start=h.ostart,
-                    end=h.oend,
-                    target=self._target_id(h.entry),
-                    phrase=h.entry.pattern.phrase,
-                )
-                for h in _outermost(kept)
-            ),
+            spans=tuple(spans),
         )
-
-    def _target_id(self, entry: _Entry) -> str:
-        if entry.role in (_Role.ALIAS, _Role.NOT_NEAR):
-            return self.compiled.actors[entry.target].actor.id
-        return self.compiled.topics[entry.target].id
 
     def explanations(self) -> tuple[HitExplanation, ...]:
         out: list[HitExplanation] = []
@@ -1039,7 +1161,7 @@ class _ItemAnalysis:
                     start=hit.ostart,
                     end=hit.oend,
                     text=self.found(hit),
-                    target=self._target_id(entry),
+                    target=entry.target_id,
                     target_kind="actor" if entry.role in (_Role.ALIAS, _Role.NOT_NEAR) else "topic",
                     role=role,
                     phrase=entry.pattern.phrase,
@@ -1054,16 +1176,23 @@ def _overlaps(a: _Hit, b: _Hit) -> bool:
     return a.field == b.field and a.ostart < b.oend and b.ostart < a.oend
 
 
+_BY_END = operator.attrgetter("oend")
+_BY_PLACE = operator.attrgetter("field", "ostart")
+
+
 def _outermost(hits: list[_Hit]) -> list[_Hit]:
     """Hits sorted by place, without those inside a longer hit of the same target."""
-    hits = sorted(hits, key=lambda h: (h.field, h.ostart, -h.oend))
-    reach: dict[tuple[int, bool, int], int] = {}  # furthest end so far per field and target
+    # by (field, ostart, -oend), ties in scan order: two stable sorts with C key functions, not one lambda
+    hits = sorted(hits, key=_BY_END, reverse=True)
+    hits.sort(key=_BY_PLACE)
+    reach: tuple[dict[int, int], dict[int, int]] = ({}, {})  # per field: furthest end so far per group
     out: list[_Hit] = []
     for hit in hits:
-        key = (hit.field, hit.entry.role is _Role.ALIAS, hit.entry.target)
-        if reach.get(key, -1) >= hit.oend:
+        field_reach = reach[hit.field]
+        group = hit.entry.group
+        if field_reach.get(group, -1) >= hit.oend:
             continue
-        reach[key] = hit.oend
+        field_reach[group] = hit.oend
         out.append(hit)
     return out
 
@@ -1112,9 +1241,15 @@ def _compiled(watchlist_or_compiled: Watchlist | CompiledWatchlist) -> CompiledW
 
 def match_watchlist(item: Item, compiled: CompiledWatchlist | Watchlist) -> Match:
     """What the item's title and summary name: actor and topic ids, a score in [0, 1] and the kept spans."""
-    return _ItemAnalysis(item, _compiled(compiled)).match()
+    watchlist = _compiled(compiled)
+    mts, hits = _scan_item(item, watchlist)
+    if not hits:
+        return _NO_MATCH  # most items: no rule to run, so no per-item state to build
+    return _ItemAnalysis(item, watchlist, mts, hits).match()
 
 
 def explain_match(item: Item, compiled: CompiledWatchlist | Watchlist) -> tuple[HitExplanation, ...]:
     """Every alias and phrase hit in the item with the rule that kept or vetoed it, in text order."""
-    return _ItemAnalysis(item, _compiled(compiled)).explanations()
+    watchlist = _compiled(compiled)
+    mts, hits = _scan_item(item, watchlist)
+    return _ItemAnalysis(item, watchlist, mts, hits).explanations()

@@ -108,7 +108,9 @@ _FOLD_TABLE[0] = _MATCH_TABLE[0] = _SENTINEL
 for _code in range(1, 128):
     _FOLD_TABLE[_code] = chr(_code).lower()
     _MATCH_TABLE[_code] = chr(_code).lower() if chr(_code).isalnum() else " "
-_ASCII_MATCH = {code: _MATCH_TABLE[code] for code in range(1, 128)}
+# The match folding of ASCII text as a bytes.translate table, several times cheaper than str.translate. NUL
+# stays NUL: it is the sentinel, which sends the text down the exact path.
+_ASCII_MATCH_BYTES = bytes(ord(_MATCH_TABLE[code]) if code else 0 for code in range(128)) + bytes(128)
 
 
 def _clusters(text: str) -> list[tuple[int, int, str]]:
@@ -199,7 +201,7 @@ class MatchText:
 def match_text(text: str) -> MatchText:
     """``text`` folded for phrase matching, with the map back to its original offsets."""
     if text.isascii():
-        mapped = text.translate(_ASCII_MATCH)
+        mapped = text.encode("ascii").translate(_ASCII_MATCH_BYTES).decode("ascii")
     else:
         mapped = _fold_by_code_page(text, for_match=True) or text.translate(_MATCH_TABLE)
     if _SENTINEL not in mapped:

@@ -9,7 +9,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from feeds.classify import CompiledWatchlist, compile_watchlist, explain_match, match_watchlist
+from feeds.classify import (
+    _PREVIOUS_WORD,
+    CompiledWatchlist,
+    _has_upper,
+    _previous_word,
+    compile_watchlist,
+    explain_match,
+    match_watchlist,
+)
 from feeds.models import Actor, Item, Match, Watchlist
 from feeds.textnorm import fold, is_word_char, match_text, words
 from feeds.watchlist_file import parse_watchlist
@@ -93,6 +101,16 @@ def test_match_text_is_fold_with_non_words_as_spaces_and_maps_words_back(text: s
         piece = "".join(c if is_word_char(c) else " " for c in fold(text[start:end]))
         assert mt.text[i:j] in piece.split(" ")
         i = j
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.characters(max_codepoint=127), max_size=60))
+def test_match_text_of_ascii_keeps_letters_and_digits_lowercase_and_spaces_the_rest(text: str) -> None:
+    mt = match_text(text)
+    assert mt.text == " " + "".join(c.lower() if c.isalnum() else " " for c in text) + " "
+    if "\x00" not in text:
+        assert mt.starts is None and mt.ends is None  # one character for one: no map needed
+    assert all(mt.original_span(i + 1, i + 2) == (i, i + 1) for i in range(len(text)))
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -399,6 +417,27 @@ def test_topic_rules(title: str, summary: str, topics: list[str]) -> None:
     assert list(_match(title, summary).topics) == topics
 
 
+@pytest.mark.parametrize(
+    ("place", "found"),
+    [
+        ("Abu Dhabi", True),
+        ("Abu\u00a0Dhabi", True),
+        ("Abu\tDhabi", True),
+        ("Abu\nDhabi", True),
+        ("Abu-Dhabi", True),
+        ("Абу Даби", True),
+        ("Абу-Даби", True),
+        ("Abu.Dhabi", False),
+        ("Abu, Dhabi", False),
+        ("Abu - Dhabi", False),
+        ("Abu -- Dhabi", False),
+        ("Абу.Даби", False),
+    ],
+)
+def test_the_words_of_a_phrase_must_be_separated_as_in_the_phrase(place: str, found: bool) -> None:
+    assert _match(f"Talks in {place}", "").actors == (("uae",) if found else ())
+
+
 def test_spans_point_into_the_original_text() -> None:
     title = "Zelensky’s U.S. trip: İstanbul talks on ceasefire"
     summary = "ﬁrst, Ukraine’s envoy and the U.S. met with Russia's team.\nRussia-Ukraine truce next."
@@ -490,6 +529,8 @@ def test_an_empty_watchlist_or_item_matches_nothing() -> None:
     empty = compile_watchlist(Watchlist())
     assert _match("Putin meets Zelensky", "", empty) == Match()
     assert _match("", "") == Match()
+    assert _match("Weather: rain later", "Nothing tracked here.") == Match()
+    assert explain_match(_item("Weather: rain later", "Nothing tracked here."), COMPILED) == ()
 
 
 def test_a_large_watchlist_still_finds_only_what_is_there() -> None:
@@ -541,6 +582,26 @@ def test_matching_never_raises_and_spans_are_in_range(title: str, summary: str) 
         assert span.target in match.actors or span.target in match.topics
     for hit in explain_match(item, COMPILED):
         assert hit.describe()
+
+
+_WORDS_AND_SPACES = st.text(alphabet=st.sampled_from(list("aZé_1'’ \t\u00a0\n.,(-")), max_size=90)
+
+
+@settings(max_examples=500, deadline=None)
+@given(text=_WORDS_AND_SPACES, data=st.data())
+def test_the_word_before_a_position_is_found_as_by_searching_the_whole_window(
+    text: str, data: st.DataObject
+) -> None:
+    end = data.draw(st.integers(min_value=0, max_value=len(text)))
+    expected = _PREVIOUS_WORD.search(text, max(0, end - 40), end)
+    found = _previous_word(text, end)
+    assert (found and (found.span(), found.span(1))) == (expected and (expected.span(), expected.span(1)))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(_ANY_TEXT, _MIXED_TEXT))
+def test_has_upper_is_any_capital(text: str) -> None:
+    assert _has_upper(text) == any(c.isupper() for c in text)
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
