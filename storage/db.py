@@ -86,6 +86,25 @@ def load_migrations() -> tuple[Migration, ...]:
     return tuple(found)
 
 
+def statement_sizes(count: int, largest: int) -> list[int]:
+    """How many rows each multi-row statement for ``count`` rows takes: ``largest`` while that many are left,
+    then the rest as powers of two.
+
+    Every distinct statement text is prepared and kept in the connection's statement cache; one per
+    possible remainder would keep dozens of large programs (~100 KB each for an item insert with its
+    triggers), a handful of sizes keeps a few.
+    """
+    sizes = [largest] * (count // largest)
+    rest = count % largest
+    bit = 1 << max(rest.bit_length() - 1, 0)
+    while rest:
+        if rest & bit:
+            sizes.append(bit)
+            rest -= bit
+        bit >>= 1
+    return sizes
+
+
 def encode_time(moment: datetime) -> float:
     """An aware datetime as stored: unix seconds (REAL), which sort in time order."""
     if moment.tzinfo is None or moment.utcoffset() is None:

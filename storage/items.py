@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from feeds.errors import StorageError
 from feeds.models import Item, StoredItem
-from storage.db import Database, IntegrityViolation, Row, SqlValue, decode_time, encode_time
+from storage.db import Database, IntegrityViolation, Row, SqlValue, decode_time, encode_time, statement_sizes
 
 MAX_QUERY_TERMS = 32
 DEFAULT_HALF_LIFE_DAYS = 7.0
@@ -217,20 +217,23 @@ class ItemRepository:
         ]
         if not rows:
             return [[] for _ in batches]
-        full = len(rows) - len(rows) % _ROWS_PER_STATEMENT
+        sizes = statement_sizes(len(rows), _ROWS_PER_STATEMENT)
+        full = sizes.count(_ROWS_PER_STATEMENT) * _ROWS_PER_STATEMENT
         chunks = [
             [value for row in rows[start : start + _ROWS_PER_STATEMENT] for value in row]
             for start in range(0, full, _ROWS_PER_STATEMENT)
         ]
-        rest = [value for row in rows[full:] for value in row]
         async with self._db.transaction():
             # The write lock is held from here on, so every id above this one is ours.
             before = await self._db.fetch_value("SELECT coalesce(max(id), 0) FROM items")
             try:
                 if chunks:
                     await self._db.executemany(_INSERT_FULL, chunks)
-                if rest:
-                    await self._db.execute(_insert_statement(len(rows) - full), rest)
+                start = full
+                for size in sizes[len(chunks) :]:
+                    rest = [value for row in rows[start : start + size] for value in row]
+                    await self._db.execute(_insert_statement(size), rest)
+                    start += size
             except IntegrityViolation as e:
                 if "FOREIGN KEY" not in str(e):
                     raise

@@ -9,6 +9,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from feeds.errors import StorageError
 from feeds.models import FeedState
@@ -19,6 +21,7 @@ from storage.db import (
     encode_time,
     load_migrations,
     open_database,
+    statement_sizes,
 )
 from storage.feeds import FeedRepository
 from storage.items import ItemRepository
@@ -316,3 +319,13 @@ async def test_cancelled_wait_for_the_write_lock_leaves_no_transaction_behind(tm
         async with second.transaction():
             await FeedRepository(second).add(make_source(3), T0)
         assert [f.url for f in await FeedRepository(second).all()] == [make_source(1).url, make_source(3).url]
+
+
+@given(st.integers(min_value=0, max_value=5000), st.integers(min_value=1, max_value=999))
+def test_statement_sizes_cover_every_row_with_few_distinct_sizes(count: int, largest: int) -> None:
+    sizes = statement_sizes(count, largest)
+    assert sum(sizes) == count and all(0 < size <= largest for size in sizes)
+    remainders = [size for size in sizes if size != largest]
+    # Only powers of two below the largest, each once: a handful of statements to prepare and cache.
+    assert all(size & (size - 1) == 0 for size in remainders)
+    assert len(set(remainders)) == len(remainders) and sum(remainders) < largest
