@@ -105,6 +105,16 @@ _TAB_NEWLINE = re.compile(r"[\t\n\r]")
 _ABSOLUTE_HTTP = re.compile(r"https?://[^/?#]")
 # Feeds that escape their links twice leave "&amp;" between parameters; it is never meant literally.
 _ESCAPED_AMPERSAND = re.compile(r"&(?:amp;)+", re.IGNORECASE)
+# Most feed links: an absolute http(s) URL with a lower-case host and no port, userinfo, ";", "?" or
+# "#" in its query or fragment, character that needs escaping, or empty query or fragment. Of
+# _canonical_url's steps only the query cleaning, escapes and dot segments can change such a URL
+# (trimming, urljoin - see _joins_to_itself -, urlsplit and the host and port checks leave it as it is),
+# so _canonical_plain_url does just those.
+_URL_CHAR_CLASS = r"A-Za-z0-9\-._~!$&'()*+,=:@/%"
+_PLAIN_URL = re.compile(
+    rf"(https?)://([a-z0-9_\-]+(?:\.[a-z0-9_\-]+)*)(/[{_URL_CHAR_CLASS}]*)?"
+    rf"(?:\?([{_URL_CHAR_CLASS}]+))?(?:#[{_URL_CHAR_CLASS}]+)?"
+)
 
 
 def _percent_fix(m: re.Match[str]) -> str:
@@ -141,6 +151,7 @@ def _remove_dot_segments(path: str) -> str:
     return "/" + "/".join(output)
 
 
+@functools.lru_cache(maxsize=1024)  # a feed's links share a few hosts; IDNA encoding is slow
 def _canonical_host(host: str) -> str | None:
     host = host.rstrip(".")
     if not host:
@@ -197,19 +208,21 @@ def _is_self_ref(value: str, hosts: tuple[str, ...]) -> bool:
     return bool(ref_host) and any(ref_host == h.removeprefix("www.") for h in hosts)
 
 
-def _clean_query(query: str, host: str, base_host: str | None) -> str:
+def _clean_query(query: str, host: str, base_host: str | None, *, fix_escapes: bool = True) -> str:
+    """``query`` without tracking parameters; ``fix_escapes=False`` when _QUERY_FIX would match nothing."""
     hosts = (host,) if base_host is None else (host, base_host)
     kept: list[str] = []
     for segment in query.split("&"):
         if not segment:
             continue
         raw_name, _, raw_value = segment.partition("=")
-        name = unquote_plus(raw_name).lower()
+        # unquote_plus changes only names with "%" or "+"; most have neither.
+        name = (unquote_plus(raw_name) if "%" in raw_name or "+" in raw_name else raw_name).lower()
         if _is_tracking_param(name, host):
             continue
         if name == "ref" and _is_self_ref(raw_value, hosts):
             continue
-        kept.append(_percent_normalize(segment, _QUERY_FIX))
+        kept.append(_percent_normalize(segment, _QUERY_FIX) if fix_escapes else segment)
     return "&".join(kept)
 
 
@@ -220,7 +233,8 @@ def canonical_url(url: str, *, base: str | None = None) -> str | None:
     dot segments removed, percent-escapes normalised; other parameters keep their order and values.
     """
     try:
-        return _canonical_url(url, base)
+        plain = _PLAIN_URL.fullmatch(url)
+        return _canonical_url(url, base) if plain is None else _canonical_plain_url(plain, base)
     except (ValueError, UnicodeError):
         return None
 
@@ -262,6 +276,21 @@ def _prepared_base(base: str) -> tuple[str, str | None]:
         return base, None
     authority = _split_authority(urlsplit(base).netloc)
     return base, (_canonical_host(authority[1]) if authority is not None else None)
+
+
+def _canonical_plain_url(plain: re.Match[str], base: str | None) -> str | None:
+    """``_canonical_url`` for a URL that _PLAIN_URL matched, with the same outcome."""
+    # _prepared_base first, as there: a base it cannot read makes any link unusable.
+    base_host = _prepared_base(base)[1] if base else None
+    scheme, host, path, query = plain.groups()
+    if path is None:
+        path = "/"
+    elif "%" in path:  # the only character of _URL_CHAR_CLASS that _PATH_FIX matches
+        path = _percent_normalize(path, _PATH_FIX)
+    path = _remove_dot_segments(path)
+    # Likewise "%" is the only character of the query's class that _QUERY_FIX matches.
+    query = _clean_query(query, host, base_host, fix_escapes="%" in query) if query else ""
+    return f"{scheme}://{host}{path}" + (f"?{query}" if query else "")
 
 
 def _canonical_url(url: str, base: str | None) -> str | None:
@@ -345,6 +374,8 @@ _PLAIN_TAG = re.compile(
     rf"{_TAG_SPACE}*/?>"
     rf"|/([A-Za-z][A-Za-z0-9]*){_TAG_SPACE}*>"
 )
+# The same, "<" included, to find every such tag of a text in one scan.
+_PLAIN_TAG_IN_TEXT = re.compile("<(?:" + _PLAIN_TAG.pattern + ")")
 # Nested escaping ("&amp;amp;") is undone pass by pass; this bounds the work on hostile input.
 _MAX_PASSES = 8
 
@@ -405,34 +436,98 @@ def _single_spaced(text: str) -> str:
     return " ".join(text.split())
 
 
+def _printable_single_spaced(line: str) -> str:
+    """``_single_spaced`` for a line known to be printable (so " " is its only whitespace)."""
+    if "  " in line or line[:1] == " " or line[-1:] == " ":
+        return " ".join(line.split())
+    return line
+
+
+# The fast paths below rest on two facts about str.isprintable(): every character _DROP_CHARS matches
+# is unprintable, and so is every whitespace character but " ". A printable text has nothing to drop,
+# and its whitespace needs collapsing only where " " is doubled or at an end.
+
+
+def _clean_line(text: str) -> str:
+    """``_single_spaced(_clean_chars(text))``, skipping the scans that would change nothing."""
+    if text.isprintable():
+        normalized = unicodedata.normalize("NFC", text)
+        return _printable_single_spaced(text) if normalized == text else _single_spaced(normalized)
+    return _single_spaced(_clean_chars(text))
+
+
 def _collapse_paragraphs(text: str) -> str:
     """Each line single-spaced, blank lines dropped: paragraphs on their own lines."""
     return "\n".join([line for line in map(_single_spaced, text.split("\n")) if line])
 
 
+def _clean_paragraphs(text: str, *, printable: bool = False) -> str:
+    """``_collapse_paragraphs(_clean_chars(text))``, skipping the scans that would change nothing.
+
+    ``printable``: every character of ``text`` is known to be printable, NBSP or "\n".
+    """
+    if unicodedata.normalize("NFC", text) != text:
+        return _collapse_paragraphs(_clean_chars(text))
+    # NBSP, common (from "&nbsp;"), is whitespace like " " to str.split() and so to the collapse (which
+    # comes after NFC): turned into " ", it does not send a line down the slow path.
+    if printable:
+        lines = filter(None, text.replace("\xa0", " ").split("\n"))  # block tags leave many empty
+        return "\n".join([line for line in map(_printable_single_spaced, lines) if line])
+    kept: list[str] = []
+    for line in text.split("\n"):
+        if not line:
+            continue
+        if line.isprintable():
+            line = _printable_single_spaced(line)
+        elif "\xa0" in line and line.replace("\xa0", " ").isprintable():
+            line = _printable_single_spaced(line.replace("\xa0", " "))
+        elif _DROP_CHARS.search(line) is None:
+            line = " ".join(line.split())  # what _single_spaced does with an unprintable line
+        else:
+            # Removing characters before NFC can change what NFC does: the general path.
+            return _collapse_paragraphs(_clean_chars(text))
+        if line:
+            kept.append(line)
+    return "\n".join(kept)
+
+
 def _plain_markup_pieces(text: str) -> list[str] | None:
-    """The pieces ``_TextExtractor`` collects from ``text``, or None unless all its tags are plain.
+    """The pieces ``_TextExtractor`` collects from ``text``, or None unless all its tags are plain."""
+    scanned = _scan_plain_markup(text)
+    return None if scanned is None else scanned[0]
+
+
+def _scan_plain_markup(text: str) -> tuple[list[str], bool] | None:
+    """``_plain_markup_pieces``, and whether every character in them is printable, NBSP or "\n".
 
     HTMLParser costs more than the rest of the normalisation together; most feed HTML is plain
     paragraphs and links, whose text is just what lies between the tags, entities decoded.
     """
+    # [data, start tag name, end tag name, data, ...]. No tag holds a "<" but its first character, so
+    # every "<" opens a plain tag exactly when there are as many tags as "<".
+    parts = _PLAIN_TAG_IN_TEXT.split(text)
+    if len(parts) != 3 * text.count("<") + 1:
+        return None
     pieces: list[str] = []
-    for index, chunk in enumerate(text.split("<")):
-        data = chunk
+    printable = True
+    for index in range(0, len(parts), 3):
         if index:
-            tag = _PLAIN_TAG.match(chunk)
-            if tag is None:
-                return None
-            name = (tag.group(1) or tag.group(2)).lower()
+            name = parts[index - 2] or parts[index - 1]
             if name not in _PLAIN_TAGS:
-                return None
+                name = name.lower()
+                if name not in _PLAIN_TAGS:
+                    return None
             if name in _BLOCK_TAGS:
                 pieces.append("\n")
-            data = chunk[tag.end() :]
-        if "&" in data:
-            data = html.unescape(data)  # as HTMLParser(convert_charrefs=True) does
-        pieces.append(_html_data(data))
-    return pieces
+        data = parts[index]
+        if data:  # adjacent tags leave many empty
+            if "&" in data:
+                data = html.unescape(data)  # as HTMLParser(convert_charrefs=True) does
+            if not data.isprintable():  # _html_data's check, its outcome kept for _clean_paragraphs
+                data = _DATA_BREAKS.sub(" ", data)  # as _html_data does
+                printable = printable and data.replace("\xa0", "").isprintable()
+            pieces.append(data)
+    return pieces, printable
 
 
 def _html_pass(text: str) -> str:
@@ -440,17 +535,18 @@ def _html_pass(text: str) -> str:
         # Plain text (perhaps with entities): its line breaks are its paragraph breaks.
         if "&" in text:
             text = html.unescape(text)
-        return _collapse_paragraphs(_clean_chars(text))
-    pieces = _plain_markup_pieces(text)
-    if pieces is not None:
-        return _collapse_paragraphs(_clean_chars("".join(pieces)))
+        return _clean_paragraphs(text)
+    scanned = _scan_plain_markup(text)
+    if scanned is not None:
+        pieces, printable = scanned
+        return _clean_paragraphs("".join(pieces), printable=printable)
     parser = _TextExtractor()
     try:
         parser.feed(text)
         parser.close()
     except (AssertionError, ValueError):  # HTMLParser can trip on pathological markup
-        return _collapse_paragraphs(_clean_chars(html.unescape(text)))
-    return _collapse_paragraphs(_clean_chars("".join(parser.pieces)))
+        return _clean_paragraphs(html.unescape(text))
+    return _clean_paragraphs("".join(parser.pieces))
 
 
 def _fixed_point(step: Callable[[str], str], text: str, settled: Callable[[str], bool]) -> str:
@@ -464,7 +560,8 @@ def _fixed_point(step: Callable[[str], str], text: str, settled: Callable[[str],
 
 
 def _no_markup_left(text: str) -> bool:
-    return "&" not in text and _MARKUP.search(text) is None
+    # "<" in: a scan several times faster than the regex, which is only needed where there is a "<"
+    return "&" not in text and ("<" not in text or _MARKUP.search(text) is None)
 
 
 def _no_entity_left(text: str) -> bool:
@@ -483,7 +580,7 @@ def html_to_text(html_text: str) -> str:
 def _text_pass(text: str) -> str:
     if "&" in text:
         text = html.unescape(text)
-    return _single_spaced(_clean_chars(text))
+    return _clean_line(text)
 
 
 def normalize_text(s: str) -> str:
@@ -500,6 +597,11 @@ _ISO = re.compile(
     r"(?:[T ](?P<h>\d{1,2}):(?P<mi>\d{2})(?::(?P<s>\d{2})(?:[.,](?P<f>\d+))?)?"
     r"\s*(?P<z>Z|[+-]\d{2}(?::?\d{2})?)?Z?)?",
     re.IGNORECASE,
+)
+# The form fastfeedparser gives and most Atom feeds use, read faster than through _ISO's optional
+# parts, with the same outcome.
+_ISO_COMMON = re.compile(
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})(Z|[+-][0-9]{2}:[0-9]{2})"
 )
 _TIME = re.compile(r"(\d{1,2}):(\d{2})(?::(\d{2})(?:[.,]\d+)?)?(am|pm|a\.m\.|p\.m\.)?", re.IGNORECASE)
 _DAY = re.compile(r"(\d{1,2})(?:st|nd|rd|th)?\.?", re.IGNORECASE)
@@ -557,6 +659,7 @@ _RFC1123 = re.compile(
 )
 
 
+@functools.lru_cache(maxsize=256)  # a feed's dates share a zone or two; building one costs more than parsing
 def _offset_zone(sign: str, hours: str, minutes: str | None) -> tzinfo | None:
     h, m = int(hours), int(minutes or 0)
     if m > 59:
@@ -564,6 +667,8 @@ def _offset_zone(sign: str, hours: str, minutes: str | None) -> tzinfo | None:
     offset = timedelta(hours=h, minutes=m)
     if offset > _MAX_OFFSET:
         return UTC  # a bogus offset: the wall-clock time is likelier right than the zone
+    if not offset:
+        return UTC  # the same instant as timezone(timedelta(0)), converted to UTC faster
     return timezone(-offset if sign == "-" else offset)
 
 
@@ -576,29 +681,38 @@ def _to_utc(
         return None
 
 
+def _parse_iso_common(m: re.Match[str]) -> datetime | None:
+    """``_parse_iso`` for a value that _ISO_COMMON matched, with the same outcome."""
+    year, month, day, hour, minute, second, z = m.groups()
+    zone = UTC if z == "Z" else _offset_zone(z[0], z[1:3], z[4:])
+    if zone is None:
+        return None
+    return _to_utc(int(year), int(month), int(day), int(hour), int(minute), int(second), zone)
+
+
 def _parse_iso(value: str) -> datetime | None:
     m = _ISO.fullmatch(value)
     if m is None:
         return None
+    year, month, day, hour, minute, second, z = m.group("y", "mo", "d", "h", "mi", "s", "z")
     zone: tzinfo | None = UTC
-    z = m.group("z")
     if z and z.upper() != "Z":
         digits = z[1:].replace(":", "")
         zone = _offset_zone(z[0], digits[:2], digits[2:] or None)
     if zone is None:
         return None
-    month = m.group("mo")
     return _to_utc(
-        int(m.group("y")),
+        int(year),
         int(month) if month else 1,
-        int(m.group("d") or 1),
-        int(m.group("h") or 0),
-        int(m.group("mi") or 0),
-        int(m.group("s") or 0),
+        int(day or 1),
+        int(hour or 0),
+        int(minute or 0),
+        int(second or 0),
         zone,
     )
 
 
+@functools.lru_cache(maxsize=256)  # as _offset_zone
 def _zone_from_token(token: str) -> tzinfo | None:
     lowered = token.lower()
     if lowered in _ZONE_HOURS:
@@ -696,7 +810,8 @@ def parse_date(value: str) -> datetime | None:
     if not value or len(value) > 100:
         return None
     if len(value) >= 4 and value[:4].isdigit() and (len(value) == 4 or value[4] in "-T "):
-        return _parse_iso(value)
+        common = _ISO_COMMON.fullmatch(value)
+        return _parse_iso(value) if common is None else _parse_iso_common(common)
     if _EPOCH.fullmatch(value):
         try:
             return datetime.fromtimestamp(int(value), UTC)
@@ -736,10 +851,18 @@ def published_or_fetch_time(
 # ---------------------------------------------------------------------------------------------------------
 
 
-def content_hash(title: str, summary: str) -> str:
-    """Hex SHA-256 of the case-folded, whitespace-collapsed title and summary."""
+def content_hash(title: str, summary: str, *, normalized: bool = False) -> str:
+    """Hex SHA-256 of the case-folded, whitespace-collapsed title and summary.
+
+    ``normalized``: the title comes from ``normalize_text`` and the summary from ``html_to_text``,
+    whose whitespace is collapsed already; the hash is the same, its collapsing pass skipped.
+    """
     # Summaries keep their paragraph breaks, which the hash ignores like any other whitespace.
-    folded = _single_spaced(title).casefold() + "\n" + _single_spaced(summary.replace("\n", " ")).casefold()
+    summary = summary.replace("\n", " ")
+    if not normalized:
+        title, summary = _single_spaced(title), _single_spaced(summary)
+    # casefold maps each character on its own, so one call on the joined text does for both.
+    folded = (title + "\n" + summary).casefold()
     return hashlib.sha256(folded.encode("utf-8", "surrogatepass")).hexdigest()
 
 

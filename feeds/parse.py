@@ -81,19 +81,31 @@ class _RawEntry:
 _HEAD_BYTES = 65536
 _XML_DECL_ENCODING = re.compile(rb"""^\s*<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._:\-]+)["']""")
 _HEADER_CHARSET = re.compile(r"""charset\s*=\s*["']?([A-Za-z0-9._:\-]+)""", re.IGNORECASE)
-_CONTENT_ELEMENT = re.compile(rb"<(?:[A-Za-z_][\w.\-]*:)?(?:content|encoded)[\s>/]")
 _FIRST_ENTRY = re.compile(rb"<(?:[A-Za-z_][\w.\-]*:)?(?:item|entry)[\s>/]")
 _LANGUAGE_ELEMENT = re.compile(
     rb"<(?:[A-Za-z_][\w.\-]*:)?language\s*>\s*([A-Za-z]{1,8}(?:[-_][A-Za-z0-9]{1,8})*)\s*<"
 )
-# A namespaced item child whose local name fastfeedparser would take for an RSS field.
-_PREFIXED_ITEM_FIELD = re.compile(
-    rb"<([A-Za-z_][\w.\-]*):(title|link|description|summary|guid|author|creator|pubdate|published|issued"
-    rb"|date|updated|modified|lastbuilddate|id)[\s>/]",
+# Local names of item children fastfeedparser would take for an RSS field, and of the date elements.
+_RSS_FIELD_NAMES = frozenset(
+    {
+        b"title", b"link", b"description", b"summary", b"guid", b"author", b"creator", b"pubdate",
+        b"published", b"issued", b"date", b"updated", b"modified", b"lastbuilddate", b"id",
+    }
+)  # fmt: skip
+_DATE_NAMES = frozenset({b"pubdate", b"date", b"published", b"updated", b"issued", b"modified"})
+_CONTENT_NAMES = frozenset({b"content", b"encoded"})  # matched case-sensitively, unlike the others
+_PREFIXED_FIELDS_READ_ALIKE = frozenset({(b"dc", b"creator"), (b"dc", b"date")})
+# The start tags of item children that _fast_result_blocker looks at, all found in one scan (a scan of
+# 100 KB costs as much as normalising a few items): groups (prefix, local name, "", next byte) for a
+# namespaced RSS field or content element, ("", "", local name, next byte) for an unprefixed date,
+# author or content element. A prefixed element only ever matches with its prefix: its first name is
+# followed by ":", which the unprefixed branch does not accept. The lookahead (end tags fail at once)
+# and the possessive prefix (which cannot hold the ":" that follows it) change nothing but the speed.
+_ITEM_CHILD = re.compile(
+    rb"<(?=[A-Za-z_])(?:([A-Za-z_][\w.\-]*+):(" + b"|".join(sorted(_RSS_FIELD_NAMES | _CONTENT_NAMES)) + rb")"
+    rb"|(" + b"|".join(sorted(_DATE_NAMES | _CONTENT_NAMES | {b"author"})) + rb"))([\s>/])",
     re.IGNORECASE,
 )
-_PREFIXED_FIELDS_READ_ALIKE = frozenset({(b"dc", b"creator"), (b"dc", b"date")})
-_PLAIN_AUTHOR = re.compile(rb"<author[\s>]")
 _DATE_ELEMENT = re.compile(
     rb"<(?:[A-Za-z_][\w.\-]*:)?(?:pubDate|date|published|updated|issued|modified)[\s>]", re.IGNORECASE
 )
@@ -269,18 +281,51 @@ def _fast_result_blocker(body: bytes, entries: Sequence[Any], feed: Any) -> str 
     if not _text(feed.get("title")).strip():
         return "fastfeedparser found no feed title"
     first_entry = _FIRST_ENTRY.search(body)
-    items_part = body[first_entry.start() :] if first_entry is not None else body
-    prefixed = {(prefix.lower(), local.lower()) for prefix, local in _PREFIXED_ITEM_FIELD.findall(items_part)}
-    if prefixed - _PREFIXED_FIELDS_READ_ALIKE:
+    items_start = first_entry.start() if first_entry is not None else 0
+    children = _ItemChildren.scan(body, items_start)
+    if children.prefixed_fields - _PREFIXED_FIELDS_READ_ALIKE:
         return "entries carry namespaced elements fastfeedparser confuses with RSS ones"
-    if (b"dc", b"creator") in prefixed and _PLAIN_AUTHOR.search(items_part):
+    if (b"dc", b"creator") in children.prefixed_fields and children.has_plain_author:
         return "entries have both <author> and <dc:creator>"
-    has_content = _CONTENT_ELEMENT.search(items_part) is not None
-    if has_content and any(not _text(e.get("description")).strip() for e in entries):
+    if children.has_content and any(not _text(e.get("description")).strip() for e in entries):
         return "an entry has content but no description"
-    if len(_DATE_ELEMENT.findall(items_part)) < len(entries) and _dated_from_guid(items_part, entries):
+    if children.date_elements < len(entries) and _dated_from_guid(body[items_start:], entries):
         return "an entry without a date element has a guid fastfeedparser may read as a date"
     return None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _ItemChildren:
+    """What _fast_result_blocker needs to know about the elements in a feed's items."""
+
+    prefixed_fields: frozenset[tuple[bytes, bytes]]  # (prefix, local name) of namespaced RSS fields, lowered
+    has_plain_author: bool  # an <author> element
+    has_content: bool  # an element named content or encoded, namespaced or not
+    date_elements: int
+
+    @classmethod
+    def scan(cls, body: bytes, start: int) -> _ItemChildren:
+        """Read from ``start``, where the first item begins."""
+        prefixed: set[tuple[bytes, bytes]] = set()
+        has_plain_author = has_content = False
+        date_elements = 0
+        for prefix, prefixed_name, plain_name, next_byte in _ITEM_CHILD.findall(body, start):
+            name = prefixed_name or plain_name
+            folded = name.lower()
+            if prefix and folded in _RSS_FIELD_NAMES:
+                prefixed.add((prefix.lower(), folded))
+            if name in _CONTENT_NAMES:
+                has_content = True
+            elif folded in _DATE_NAMES:
+                date_elements += next_byte != b"/"
+            elif name == b"author" and not prefix:
+                has_plain_author = has_plain_author or next_byte != b"/"
+        return cls(
+            prefixed_fields=frozenset(prefixed),
+            has_plain_author=has_plain_author,
+            has_content=has_content,
+            date_elements=date_elements,
+        )
 
 
 def _dated_from_guid(items_part: bytes, entries: Sequence[Any]) -> bool:
@@ -402,13 +447,15 @@ def _build_items(raw_entries: Iterable[_RawEntry], context: _Context) -> tuple[t
             continue
         # A guid that is just the link says nothing more (fastfeedparser even invents one from the
         # link); identity then rests on the canonical URL, the same on both parser paths.
+        # Cheapest test first: normalize_text(link) costs most on the "&" of a query.
         if guid is not None and (
-            guid == normalize_text(link or "")
+            raw.guid == link  # so guid == normalize_text(link)
             or (url is not None and "/" in guid and canonical_url(guid, base=context.feed_url) == url)
+            or guid == normalize_text(link or "")
         ):
             guid = None
         published, estimated = published_or_fetch_time(_first_date(raw.dates), fetched_at=context.fetched_at)
-        digest = content_hash(title, summary)
+        digest = content_hash(title, summary, normalized=True)
         author = normalize_text(raw.author) if raw.author else ""
         items.append(
             Item(

@@ -39,9 +39,21 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from feeds.normalize import (
+    _DROP_CHARS,
+    _ISO_COMMON,
+    _PLAIN_URL,
+    _canonical_url,
+    _clean_chars,
+    _clean_line,
+    _clean_paragraphs,
+    _collapse_paragraphs,
     _joins_to_itself,
+    _parse_iso,
+    _parse_iso_common,
     _parse_textual,
     _plain_markup_pieces,
+    _scan_plain_markup,
+    _single_spaced,
     _TextExtractor,
     canonical_url,
     content_hash,
@@ -475,6 +487,47 @@ def test_canonical_url_never_raises_and_is_idempotent(url: str, base: str | None
         assert canonical_url(once) == once
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://www.outlet3.example/world/2025/06/02/talks-3-49?utm_source=rss&utm_medium=feed&utm_campaign=1",
+        "https://www.bbc.co.uk/news/world-1?at_medium=RSS&at_campaign=KARANGA",
+        "http://127.0.0.1/feeds/3.xml",
+        "https://x.example/a%20b/c?q=r%C3%A9sum%C3%A9#top",
+    ],
+)
+def test_common_feed_links_take_the_plain_url_shortcut(url: str) -> None:
+    assert _PLAIN_URL.fullmatch(url) is not None
+
+
+PLAIN_URL_PIECES = [
+    *("/", "a", "B", "0", ".", "..", "./", "/../", "%", "%7e", "%7E", "%2F", "%zz", "%C3%A9", "?", "#", "&"),
+    *("=", ";", "+", "~", "'", "!", "$", "*", ":", "@", ",", "(", "é", " ", "\t", "[", "|", "&amp;", "&AMP;"),
+    *("utm_source=rss", "ref=", "x.example", "www.bbc.co.uk", "fbclid=1", "at_medium=RSS", "id=3", "smid=tw"),
+]
+plain_like_urls = st.builds(
+    lambda scheme, host, pieces: scheme + host + "".join(pieces),
+    st.sampled_from(["http://", "https://", "HTTP://", "https:", " https://"]),
+    st.sampled_from(["x.example", "www.bbc.co.uk", "www.nytimes.com", "a_b-c.example", "127.0.0.1"])
+    | st.sampled_from(["X.example", "x..example", "x.example.", "x.example:80", "u@x.example", "[::1]", ""])
+    | st.just("bücher.example"),
+    st.lists(st.sampled_from(PLAIN_URL_PIECES), max_size=10),
+)
+
+
+@settings(max_examples=600, deadline=None)
+@given(
+    plain_like_urls,
+    st.sampled_from([None, "", "https://www.bbc.co.uk/news/rss.xml", "http://x.example/feed", "http://[::1"]),
+)
+def test_plain_url_shortcut_gives_what_the_general_path_gives(url: str, base: str | None) -> None:
+    try:
+        general = _canonical_url(url, base)
+    except (ValueError, UnicodeError):
+        general = None
+    assert canonical_url(url, base=base) == general
+
+
 # ---------------------------------------------------------------------------------------------------------
 # html_to_text and normalize_text
 # ---------------------------------------------------------------------------------------------------------
@@ -613,6 +666,50 @@ def test_normalize_text_never_raises_and_is_idempotent(text: str) -> None:
     once = normalize_text(text)
     assert normalize_text(once) == once
     assert "\n" not in once
+
+
+def test_text_shortcuts_rest_on_what_isprintable_says() -> None:
+    # A printable text has nothing to drop, and " " is its only whitespace.
+    exceptions = [
+        char
+        for char in map(chr, range(sys.maxunicode + 1))
+        if char.isprintable() and ((char.isspace() and char != " ") or _DROP_CHARS.match(char))
+    ]
+    assert exceptions == []
+
+
+# Characters that each step treats apart: whitespace of all kinds, dropped controls and marks, NBSP,
+# characters NFC composes or replaces, lone surrogates.
+TEXT_PIECES = [
+    *("a", "Д", "日", " ", "  ", "\n", "\n\n", "\t", "\r", "\x0b", "\x0c", "\x1c", "\x85", "\xa0", "\u2028"),
+    *("\u3000", "\u200b", "\u200e", "\ufeff", "\x00", "\x7f", "\x9f", "\xad", "\ud800", "e", "\u0301"),
+    *("\u0327", "\u212b", "\u037e", "\u1100", "\u1161", "\u0958", "<", "&", ";"),
+]
+tricky_text = st.lists(st.sampled_from(TEXT_PIECES), max_size=30).map("".join)
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.one_of(st.text(), tricky_text))
+def test_cleaning_shortcuts_give_what_the_plain_steps_give(text: str) -> None:
+    assert _clean_line(text) == _single_spaced(_clean_chars(text))
+    assert _clean_paragraphs(text) == _collapse_paragraphs(_clean_chars(text))
+
+
+PRINTABLE_TEXT_PIECES = [p for p in TEXT_PIECES if p.replace("\n", "").replace("\xa0", "").isprintable()]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(PRINTABLE_TEXT_PIECES), max_size=30).map("".join))
+def test_clean_paragraphs_told_the_text_is_printable_gives_the_same(text: str) -> None:
+    assert _clean_paragraphs(text, printable=True) == _collapse_paragraphs(_clean_chars(text))
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(PLAIN_TAG_PIECES + TEXT_PIECES), max_size=30).map("".join))
+def test_plain_markup_scan_says_when_its_pieces_are_printable(text: str) -> None:
+    scanned = _scan_plain_markup(text)
+    if scanned is not None and scanned[1]:
+        assert all(char.isprintable() or char in "\n\xa0" for char in "".join(scanned[0]))
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -834,6 +931,26 @@ def test_rfc1123_dates_read_as_the_general_parser_reads_them(value: str) -> None
     assert parse_date(value) == general
 
 
+common_iso_dates = st.builds(
+    "{:04d}-{:02d}-{:02d}T{:02d}:{:02d}:{:02d}{}".format,
+    st.integers(0, 9999),
+    st.integers(0, 99),
+    st.integers(0, 99),
+    st.integers(0, 99),
+    st.integers(0, 99),
+    st.integers(0, 99),
+    st.sampled_from(["Z", "+00:00", "-00:00", "+05:30", "-14:00", "+14:01", "+23:59", "+02:60", "-99:99"]),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(common_iso_dates)
+def test_common_iso_dates_read_as_the_general_parser_reads_them(value: str) -> None:
+    common = _ISO_COMMON.fullmatch(value)
+    assert common is not None
+    assert repr(_parse_iso_common(common)) == repr(_parse_iso(value))
+
+
 DATE_PIECES = [*"0123456789 :-+,.TZ/", "Mon", "Jan", "GMT", "PM", "EST", "2024", "12:30"]
 
 
@@ -906,6 +1023,13 @@ def test_content_hash_values_never_change() -> None:
 
 def test_content_hash_accepts_any_string() -> None:
     assert len(content_hash("\ud800 lone surrogate", "")) == 64
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.one_of(tricky_text, html_like), st.one_of(tricky_text, html_like))
+def test_content_hash_of_normalised_fields_is_the_same_without_collapsing(title: str, summary: str) -> None:
+    title, summary = normalize_text(html_to_text(title)), html_to_text(summary)
+    assert content_hash(title, summary, normalized=True) == content_hash(title, summary)
 
 
 @pytest.mark.parametrize(

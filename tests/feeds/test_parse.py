@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import pickle
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from feeds.errors import ParseError
 from feeds.models import Item
 from feeds.normalize import content_hash
-from feeds.parse import ParsedFeed, ParserChoice, parse_feed
+from feeds.parse import ParsedFeed, ParserChoice, _ItemChildren, parse_feed
 
 FETCHED = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 FEED_URL = "https://news.example.org/world/feed.xml"
@@ -370,6 +373,20 @@ def test_identity_prefers_guid_then_url_then_hash() -> None:
     assert e.identity == "hash:" + content_hash("E", "no link, no guid")
 
 
+def test_a_guid_that_is_the_link_is_dropped_however_it_is_spelled() -> None:
+    body = """<rss version="2.0"><channel><title>T</title>
+    <item><title>A</title><guid>https://x.example/a?b=1&amp;para=2</guid><link>https://x.example/a?b=1&amp;para=2</link></item>
+    <item><title>B</title><guid>urn:x:b  c</guid><link>urn:x:b c</link></item>
+    <item><title>C</title><guid>https://x.example/c</guid><link>https://x.example/c?utm_source=rss</link></item>
+    <item><title>D</title><guid>x.example/d</guid><link>https://x.example/d</link></item>
+    </channel></rss>"""
+    a, b, c, d = parse_both(body).items
+    assert (a.guid, a.identity) == (None, "url:https://x.example/a?b=1&para=2")  # "&para" read as "¶" in both
+    assert (b.guid, b.url, b.identity) == (None, None, "hash:" + b.content_hash)  # equal once normalised
+    assert (c.guid, c.identity) == (None, "url:https://x.example/c")  # equal once canonical
+    assert (d.guid, d.identity) == ("x.example/d", "guid:x.example/d")  # against the feed URL, another link
+
+
 def test_tracking_parameters_removed_and_content_parameters_kept() -> None:
     body = """<rss version="2.0"><channel><title>T</title>
     <item><title>A</title>
@@ -387,6 +404,59 @@ def test_namespaced_look_alike_elements_use_feedparser() -> None:
     feed = parse_both(body)
     assert feed.parser == "feedparser"
     assert (feed.items[0].url, feed.items[0].author) == ("https://x.example/a", None)
+
+
+# What each item check looked for with a regex of its own before they shared one scan.
+PREFIXED_FIELD = re.compile(
+    rb"<([A-Za-z_][\w.\-]*):(title|link|description|summary|guid|author|creator|pubdate|published|issued"
+    rb"|date|updated|modified|lastbuilddate|id)[\s>/]",
+    re.IGNORECASE,
+)
+PLAIN_AUTHOR = re.compile(rb"<author[\s>]")
+CONTENT_ELEMENT = re.compile(rb"<(?:[A-Za-z_][\w.\-]*:)?(?:content|encoded)[\s>/]")
+DATE_ELEMENT = re.compile(
+    rb"<(?:[A-Za-z_][\w.\-]*:)?(?:pubDate|date|published|updated|issued|modified)[\s>]", re.IGNORECASE
+)
+ELEMENT_NAMES = [
+    *("title", "link", "description", "guid", "author", "Author", "creator", "pubDate", "PUBDATE"),
+    *("published", "issued", "date", "Date", "updated", "modified", "lastBuildDate", "id", "ID"),
+    *("content", "Content", "encoded", "item", "subject", "datex", "dates", "idx", "authors", "a"),
+]
+element_starts = st.builds(
+    lambda opening, prefix, name, after: opening + prefix + name + after,
+    st.sampled_from(["<", "</", "<!--", "< ", "x"]),
+    st.sampled_from(["", "dc:", "atom:", "media:", "content:", "a.b-c:", "_x:", "1x:", "a:b:", ":", "x y:"]),
+    st.sampled_from(ELEMENT_NAMES),
+    st.sampled_from([">", " ", "/", "/>", "\t", "\n", "x", ":", "", " a='1'>", "\x0b", "-->"]),
+)
+
+
+def assert_scan_finds_what_the_separate_checks_found(body: bytes, start: int) -> None:
+    items = body[start:]
+    children = _ItemChildren.scan(body, start)
+    assert children.prefixed_fields == {(p.lower(), n.lower()) for p, n in PREFIXED_FIELD.findall(items)}
+    assert children.has_plain_author == (PLAIN_AUTHOR.search(items) is not None)
+    assert children.has_content == (CONTENT_ELEMENT.search(items) is not None)
+    assert children.date_elements == len(DATE_ELEMENT.findall(items))
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"<author>", b"<Author>", b"<author/>", b"<dc:author>", b"<dc:creator>", b"<DC:Creator >",
+        b"<content>", b"<Content>", b"<content:encoded>", b"<x:Encoded/>", b"<pubDate/>", b"<pubdate>",
+        b"<dc:date>", b"<a:b:date>", b"<date:x>", b"</pubDate>", b"<dates>", b"<media:title>",
+        b"<atom:link/>", b"<id:title>",
+    ],
+)  # fmt: skip
+def test_one_scan_finds_what_the_separate_item_checks_found(body: bytes) -> None:
+    assert_scan_finds_what_the_separate_checks_found(b"<item>" + body + b"<title>x</title></item>", 0)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(element_starts, max_size=20).map("".join), st.integers(0, 5))
+def test_one_scan_finds_what_the_separate_item_checks_found_anywhere(text: str, start: int) -> None:
+    assert_scan_finds_what_the_separate_checks_found(text.encode("utf-8"), start)
 
 
 def test_parsed_feed_pickles() -> None:
