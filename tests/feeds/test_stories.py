@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import random
+import re
+import zlib
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -13,12 +16,22 @@ from hypothesis import strategies as st
 from feeds.errors import StorageError
 from feeds.models import Item, Match, Span, StoryCandidate
 from feeds.stories import (
+    _NAME_RUN,
+    _RUN,
+    _STEM_CACHE_SIZE,
+    _STOPWORDS,
+    _UPPER,
+    _WORD,
     StoryFingerprint,
     StoryIndex,
     _bands,
     _fact_keys,
+    _fold,
+    _lexical_hashes,
+    _mostly_upper_case,
     _posting_keys,
     _record_keys,
+    _split_words,
     assign_stories,
     compare_fingerprints,
     decode_fingerprint,
@@ -507,6 +520,19 @@ def test_a_real_fingerprint_round_trips_compactly() -> None:
     assert len(data) < 400
 
 
+def test_the_storage_format_is_pinned_down_to_the_byte() -> None:
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    small = StoryFingerprint(signature=b"", wording=b"", numbers=frozenset({"2.5", "150"}), published=epoch)
+    header = b"\x02\x01" + bytes(8) + bytes(8)  # version, flags (dated), microseconds, hash array sizes
+    # "\x00"-joined sorted strings after their count << 1 and byte length; then nine empty sets
+    assert encode_fingerprint(small) == header + b"\x04\x07150\x002.5" + b"\x00" * 8
+    keys = dataclasses.replace(small, numbers=frozenset(), exact=frozenset({0, 127, 128, 300, 2**64 - 1}))
+    # integers as little-endian base-128 varints, in order
+    assert encode_fingerprint(keys).endswith(b"\x05\x00\x7f\x80\x01\xac\x02" + b"\xff" * 9 + b"\x01")
+    with pytest.raises(StorageError):
+        encode_fingerprint(dataclasses.replace(small, quotes=frozenset({-1})))
+
+
 @pytest.mark.parametrize(
     "data",
     [b"", b"\x00", b"\x09rest", b"\x01", b"\x01\x80\x80", b"\x01\x00\x01\x40abc"],
@@ -623,6 +649,7 @@ TAIL = " and the talks were described as useful by several officials familiar wi
         ("the delegation met\nZelensky in the capital" + TAIL, set()),
         ("officials said that Witkoff: arrived" + TAIL + " Peskov: nothing to add.", {"Witkoff", "Peskov"}),
         ("it was said (Ushakov) confirmed it" + TAIL, {"Ushakov"}),
+        ("Talks were held with Lavrov's aide in Dublin" + TAIL, {"Lavrov", "Dublin"}),  # one token, with '
         ("Putin And Trump Agree To Meet In Budapest Next Week", set()),  # Title Case names nothing
         ("SANCTIONS ON RUSSIA EXTENDED BY SIX MONTHS" + TAIL.upper(), set()),
     ],
@@ -651,6 +678,103 @@ def test_spelled_out_numbers_take_the_unit_that_directly_follows_them(
     found = fp("a", "Talks", summary, Match())
     assert found.numbers == numbers
     assert found.quantities == quantities
+
+
+@pytest.mark.parametrize(
+    ("summary", "days"),
+    [
+        ("Переговоры пройдут в среду в Женеве.", {2}),
+        ("Среда для переговоров сложилась непростая.", set()),  # "среда" is also "environment"
+        ("Зустріч відбудеться у середу, а не в четвер.", {2, 3}),
+        ("Friday's session follows talks on Monday.", {0, 4}),
+    ],
+)
+def test_weekdays_are_read_in_every_language_and_wednesday_only_after_a_preposition(
+    summary: str, days: set[int]
+) -> None:
+    assert fp("a", "Talks", summary, Match()).weekdays == days
+
+
+@pytest.mark.parametrize(("opening", "closing"), [("«", "»"), ("“", "”"), ("„", "“"), ('"', '"'), ("‘", "’")])
+def test_every_kind_of_quotation_marks_gives_the_same_quote(opening: str, closing: str) -> None:
+    quoted = fp("a", "Talks", f"The envoy said {opening}the talks were useful{closing} on Monday.", Match())
+    assert len(quoted.quotes) == 1
+    guillemets = fp("b", "Talks", "The envoy said «the talks were useful» on Monday.", Match())
+    assert quoted.quotes == guillemets.quotes
+    assert not fp("c", "Talks", "The envoy said the talks were useful on Monday.", Match()).quotes
+
+
+# --- fast paths read as their plain definitions ---------------------------------------------------------
+
+# Letters, digits, apostrophes and separators of several scripts, and characters no single-byte code page
+# holds (ğ, Ω, 東, ١), which send the text down the slow paths.
+MIXED = "Ab zZ'’-.,:!?\n\u00a0\t«»“”„‘\"()Жж Ёё Її é É ğĞ 0 7 ١ ² ß … Ωω 東 ǅ İ _\x1c"
+
+
+@given(st.text(alphabet=MIXED, max_size=60))
+def test_words_split_as_the_word_regex_finds_them(text: str) -> None:
+    folded = _fold(text)
+    for cut in [len(folded), *(i + 1 for i, ch in enumerate(folded) if ch.isspace())]:
+        assert _split_words(folded, cut) == (_WORD.findall(folded, 0, cut), _WORD.findall(folded, cut))
+
+
+@given(st.text(alphabet="AAbÉéЖжЁёĞğĞΩω東ǅİ1 .", max_size=40))
+def test_the_share_of_capitals_is_what_counting_every_letter_gives(field: str) -> None:
+    letters = [ch for ch in field if ch.isalpha() and ord(ch) < 0x10000]  # what the regex classes cover
+    capitals = [ch for ch in letters if ch.isupper()]
+    assert _mostly_upper_case(field) == (bool(letters) and len(capitals) / len(letters) > 0.6)
+
+
+@pytest.mark.parametrize(
+    ("field", "shouting"),
+    [
+        ("ERDOĞAN MEETS PUTIN IN ANKARA", True),
+        ("Erdoğan meets Putin in Ankara", False),
+        ("ПРЕЗИДЕНТ МАКРОН ПРИБЫЛ В ÉLYSÉE", True),
+        ("AAAğğ", False),  # exactly 60% capitals: the letters no code page holds decide, counted one by one
+        ("AAAĞğ", True),
+        ("ĞĞĞğğ", False),
+    ],
+)
+def test_shouting_is_told_apart_whatever_characters_the_code_pages_lack(field: str, shouting: bool) -> None:
+    assert _mostly_upper_case(field) == shouting
+
+
+NAME_RUN_PIECES = [
+    *("Ab", "Óé", "Жж", "b", "A", "1", "’s", "'"),
+    *' -\u00a0\t\n.!?…:"«“„‘(»”)]',  # one character each
+    *(". ", ".» ", ".” ", '." ', ".) ", "...\n", "!» ", ": «", ". (", "?\n\t"),
+]
+
+
+@given(st.lists(st.sampled_from(NAME_RUN_PIECES), max_size=24).map("".join))
+def test_the_name_run_regex_reads_as_its_plain_spelling(text: str) -> None:
+    plain = re.compile(
+        rf"(?=[.!?…:\n{_UPPER}])((?:[.!?…:\n][ \"'«“„‘(]*|[.!?…]+[\"'»”“)\]]*\s+))?({_RUN})(?=(:?))"
+    )
+    expected = plain.findall("\n" + text)
+    found = [
+        (matched[: len(matched) - len(run)] if run else "", run or matched, colon)
+        for matched, run, colon in _NAME_RUN.findall("\n" + text)
+    ]
+    assert found == expected
+
+
+def _plain_lexical_hashes(words: list[str]) -> tuple[list[int], list[int]]:
+    stems = [w[:5] for w in words if w not in _STOPWORDS]
+    pairs = {zlib.crc32(f"{a} {b}".encode()) >> 16 for a, b in itertools.pairwise(stems)}
+    return sorted(pairs), sorted({zlib.crc32(stem.encode()) >> 16 for stem in stems})
+
+
+@given(st.lists(st.one_of(st.sampled_from(["the", "и", "of", "від"]), st.text("abcdefжзиїé", min_size=1))))
+def test_lexical_hashes_are_the_crc32_of_the_stems_and_of_their_pairs(words: list[str]) -> None:
+    assert _lexical_hashes(words) == _plain_lexical_hashes(words)
+
+
+def test_lexical_hashes_stay_right_when_their_cache_is_emptied() -> None:
+    words = [f"{i:06d}word" for i in range(_STEM_CACHE_SIZE + 100)]  # more words than the cache keeps
+    assert _lexical_hashes(words) == _plain_lexical_hashes(words)
+    assert _lexical_hashes(words[:50]) == _plain_lexical_hashes(words[:50])
 
 
 # --- the index at scale ---------------------------------------------------------------------------------
