@@ -1511,6 +1511,7 @@ _KEY_BUCKET_BITS = 14
 _KEY_BUCKET_MASK = (1 << _KEY_BUCKET_BITS) - 1
 _KEY_REST_MASK = (1 << (64 - _ID_BITS)) - 1
 _LARGE_BUCKET = 4096  # removals from larger buckets are gathered and done in one pass per bucket
+_ENTRIES_AND_KEY = itemgetter(0, 1)
 
 
 class _Postings:
@@ -1523,48 +1524,78 @@ class _Postings:
     def __init__(self) -> None:
         self._buckets: dict[int, array[int]] = {}
 
-    def add(self, key: int, entry: int) -> None:
-        word = ((key >> _KEY_BUCKET_BITS) & _KEY_REST_MASK) << _ID_BITS | entry
-        bucket = self._buckets.get(key & _KEY_BUCKET_MASK)
-        if bucket is None:
-            self._buckets[key & _KEY_BUCKET_MASK] = array("Q", (word,))
-        elif word > bucket[-1]:
-            bucket.append(word)
-        else:
-            bucket.insert(bisect_right(bucket, word), word)
+    # One call per batch of keys rather than per key: a look-up touches a dozen or more keys, and on the
+    # poller's event loop the call overhead was as large as the bisecting itself.
 
-    def _span(self, key: int) -> tuple[array[int], int, int] | None:
-        bucket = self._buckets.get(key & _KEY_BUCKET_MASK)
-        if bucket is None:
-            return None
-        low = ((key >> _KEY_BUCKET_BITS) & _KEY_REST_MASK) << _ID_BITS
-        start = bisect_left(bucket, low)
-        end = bisect_left(bucket, low + _ID_SPAN, start)
-        return (bucket, start, end) if end > start else None
-
-    def count(self, key: int) -> int:
-        """How many entries hold ``key``."""
-        span = self._span(key)
-        return span[2] - span[1] if span else 0
+    def add_all(self, keys: Iterable[int], entry: int) -> None:
+        """Record that ``entry`` holds each of ``keys``."""
+        buckets = self._buckets
+        for key in keys:
+            low = key & _KEY_BUCKET_MASK
+            word = ((key >> _KEY_BUCKET_BITS) & _KEY_REST_MASK) << _ID_BITS | entry
+            bucket = buckets.get(low)
+            if bucket is None:
+                buckets[low] = array("Q", (word,))
+            elif word > bucket[-1]:
+                bucket.append(word)
+            else:
+                bucket.insert(bisect_right(bucket, word), word)
 
     def newest(self, key: int, limit: int) -> list[int]:
         """The (at most ``limit``) newest entries holding ``key``."""
-        bucket = self._buckets.get(key & _KEY_BUCKET_MASK)
-        if bucket is None:
-            return []
-        low = ((key >> _KEY_BUCKET_BITS) & _KEY_REST_MASK) << _ID_BITS
-        end = bisect_left(bucket, low + _ID_SPAN)
-        start = bisect_left(bucket, low, max(0, end - limit), end)
-        return list(map(_ID_MASK.__and__, bucket[start:end]))
+        return self.newest_each((key,), limit)[0]
 
-    def holds(self, key: int, entry: int) -> bool:
-        """True when ``entry`` holds ``key``."""
-        bucket = self._buckets.get(key & _KEY_BUCKET_MASK)
-        if bucket is None:
-            return False
-        word = ((key >> _KEY_BUCKET_BITS) & _KEY_REST_MASK) << _ID_BITS | entry
-        i = bisect_left(bucket, word)
-        return i < len(bucket) and bucket[i] == word
+    def newest_each(self, keys: Iterable[int], limit: int) -> list[list[int]]:
+        """``newest(key, limit)`` for each of ``keys``, in order."""
+        buckets = self._buckets
+        held: list[list[int]] = []
+        for key in keys:
+            bucket = buckets.get(key & _KEY_BUCKET_MASK)
+            if bucket is None:
+                held.append([])
+                continue
+            low = ((key >> _KEY_BUCKET_BITS) & _KEY_REST_MASK) << _ID_BITS
+            end = bisect_left(bucket, low + _ID_SPAN)
+            start = bisect_left(bucket, low, max(0, end - limit), end)
+            held.append([word & _ID_MASK for word in bucket[start:end]])  # cheaper than map(int.__and__)
+        return held
+
+    def rarest(self, keys: Iterable[int], budget: int) -> list[int]:
+        """Every entry holding each of ``keys`` in turn, the keys held by fewest entries first (ties by key
+        value), for as long as the entries taken stay within ``budget``; each key's oldest first."""
+        buckets = self._buckets
+        runs: list[tuple[int, int, int, array[int]]] = []  # (entries, key, start, bucket)
+        for key in keys:
+            bucket = buckets.get(key & _KEY_BUCKET_MASK)
+            if bucket is None:
+                continue  # held by none: it would come first and take nothing from the budget
+            low = ((key >> _KEY_BUCKET_BITS) & _KEY_REST_MASK) << _ID_BITS
+            start = bisect_left(bucket, low)
+            end = bisect_left(bucket, low + _ID_SPAN, start)
+            if end > start:
+                runs.append((end - start, key, start, bucket))
+        runs.sort(key=_ENTRIES_AND_KEY)
+        entries: list[int] = []
+        spent = 0
+        for count, _key, start, bucket in runs:
+            spent += count
+            if spent > budget:
+                break
+            entries += map(_ID_MASK.__and__, bucket[start : start + count])
+        return entries
+
+    def holds_any(self, keys: Iterable[int], entry: int) -> bool:
+        """True when ``entry`` holds one of ``keys``."""
+        buckets = self._buckets
+        for key in keys:
+            bucket = buckets.get(key & _KEY_BUCKET_MASK)
+            if bucket is None:
+                continue
+            word = ((key >> _KEY_BUCKET_BITS) & _KEY_REST_MASK) << _ID_BITS | entry
+            i = bisect_left(bucket, word)
+            if i < len(bucket) and bucket[i] == word:
+                return True
+        return False
 
     def remove(self, entry: int, keys: Iterable[int], deferred: dict[int, list[int]]) -> None:
         """Drop the postings of ``entry``: at once from small buckets, into ``deferred`` for large ones
@@ -1630,19 +1661,12 @@ def _delete_sorted(bucket: array[int], words: list[int]) -> None:
         del bucket[start : end + 1]
 
 
-def _shared_fraction(mine: set[int], theirs: array[int]) -> float:
-    """Jaccard similarity of a hash set and a hash array of distinct values (as fingerprints hold them),
-    without building a second set."""
-    shared = len(mine.intersection(theirs))
-    return shared / (len(mine) + len(theirs) - shared) if shared else 0.0
-
-
 _BAND_POSTINGS = 16  # newest entries followed per band: a much-syndicated story's latest copies
 _FACT_POSTINGS = 12  # newest entries followed per fact key: a big event's latest reports
 _SLICE_US = 15 * 60 * 10**6  # entries are kept in quarter-hour slices of publication time for eviction
 _DECODED_KEPT = 2048  # decoded fingerprints kept for later look-ups: a story being joined is compared often
 _SIGNATURE_AT = _HEADER.size
-_ACTOR_TUPLES_KEPT = 4096
+_ACTOR_MASKS_KEPT = 4096
 _BULK_EVICTION = 16  # evicting more than 1/16 of the entries at once takes one pass over all postings
 _MAX_GATED = 32  # candidates sharing facts put through the cheap gates per look-up
 # How a candidate was found, best first.
@@ -1668,13 +1692,15 @@ class StoryIndex:
         self._records: list[bytes | None] = []
         self._stories: list[str | None] = []
         self._stamps = array("q")  # publication time in microseconds << 2 | states numbers << 1 | dated
-        self._actors: list[tuple[int, ...]] = []  # the entry's actors, numbered by ``_actor_numbers``
+        # The entry's actors as a bit mask over ``_actor_numbers``: the actor gate is then three integer
+        # operations, where sets of actor numbers took a set intersection (and a cache keyed by tuple).
+        self._actors: list[int] = []
         self._live = 0
         self._slices: dict[int, array[int]] = {}
         self._slice_heap: list[int] = []
         self._actor_numbers: dict[str, int] = {}
-        # Entries naming the same actors share one tuple (a cache, cleared when it grows: no leak).
-        self._actor_tuples: dict[frozenset[str], tuple[int, ...]] = {}
+        # Entries naming the same actors share one mask (a cache, cleared when it grows: no leak).
+        self._actor_masks: dict[frozenset[str], int] = {}
         self._decoded: dict[int, StoryFingerprint] = {}
         # The keys of the fingerprint looked up last: adding it next (as a poll does) reuses them.
         self._last_keys: tuple[StoryFingerprint, list[int], list[int]] | None = None
@@ -1718,13 +1744,11 @@ class StoryIndex:
         self._stamps.append(
             micros << _STAMP_SHIFT | (_STATES_NUMBERS if fp.numbers else 0) | (_DATED if fp.dated else 0)
         )
-        self._actors.append(self._actor_ids(fp.actors))
+        self._actors.append(self._actor_mask(fp.actors))
         bands, facts = self._bands_and_facts(fp)
         keys = _posting_keys(fp, bands, facts)
         keys.add(hash((_STORY, story_key)))  # a story's members are the entries holding its key
-        add = self._postings.add
-        for key in keys:
-            add(key, entry)
+        self._postings.add_all(keys, entry)
         moment = micros // _SLICE_US
         same_slice = self._slices.get(moment)
         if same_slice is None:
@@ -1734,16 +1758,18 @@ class StoryIndex:
             same_slice.append(entry)
         self._live += 1
 
-    def _actor_ids(self, actors: frozenset[str]) -> tuple[int, ...]:
-        known = self._actor_tuples.get(actors)
+    def _actor_mask(self, actors: frozenset[str]) -> int:
+        known = self._actor_masks.get(actors)
         if known is None:
             numbers = self._actor_numbers
+            known = 0
             for actor in actors:
                 if actor not in numbers:
                     numbers[actor] = len(numbers)
-            if len(self._actor_tuples) >= _ACTOR_TUPLES_KEPT:
-                self._actor_tuples.clear()
-            known = self._actor_tuples[actors] = tuple(sorted(numbers[actor] for actor in actors))
+                known |= 1 << numbers[actor]
+            if len(self._actor_masks) >= _ACTOR_MASKS_KEPT:
+                self._actor_masks.clear()
+            self._actor_masks[actors] = known
         return known
 
     def _record(self, entry: int) -> bytes:
@@ -1761,20 +1787,6 @@ class StoryIndex:
             self._decoded[entry] = fp
         return fp
 
-    def _pair_hashes(self, entry: int) -> array[int]:
-        """The pair hashes of an entry, read from its record without decoding the rest."""
-        record = self._record(entry)
-        return _unpack_u16(
-            record[_SIGNATURE_AT : _SIGNATURE_AT + _U32.unpack_from(record, _SIGNATURE_AT - 8)[0]]
-        )
-
-    def _stem_hashes(self, entry: int) -> array[int]:
-        """The stem hashes of an entry, read from its record without decoding the rest."""
-        record = self._record(entry)
-        signature_size, wording_size = _HASH_SIZES.unpack_from(record, _SIGNATURE_AT - _HASH_SIZES.size)
-        wording_at = _SIGNATURE_AT + signature_size
-        return _unpack_u16(record[wording_at : wording_at + wording_size])
-
     def _record_numbers(self, entry: int) -> frozenset[str]:
         """The telling numbers of an entry, read alone from its record (they follow the hashes)."""
         record = self._record(entry)
@@ -1789,18 +1801,16 @@ class StoryIndex:
         numbers, unrelated wording) drop those that ``compare_fingerprints`` could only call different.
         """
         postings = self._postings
-        strong: set[int] = set()
-        for x in fp.exact:
-            strong.update(postings.newest(hash((_EXACT, x)), _ID_SPAN))
-        banded: Counter[int] = Counter()  # entry -> bands shared
+        exact_keys = [hash((_EXACT, x)) for x in fp.exact]
+        strong = set(itertools.chain.from_iterable(postings.newest_each(exact_keys, _ID_SPAN)))
         crowded: set[int] = set()  # entries seen only in bands held by more entries than were followed
         bands, fact_keys = self._bands_and_facts(fp)
-        for band in bands:
-            held = postings.newest(band, _BAND_POSTINGS + 1)
+        band_holders = postings.newest_each(bands, _BAND_POSTINGS + 1)
+        for held in band_holders:
             if len(held) > _BAND_POSTINGS:
                 del held[0]
                 crowded.update(held)
-            banded.update(held)
+        banded = Counter(itertools.chain.from_iterable(band_holders))  # entry -> bands shared
         facts: Counter[int] = Counter()  # entry -> facts shared
         number_holders: set[int] = set()
         numbers_complete = True  # whether number_holders holds every entry stating one of fp's numbers
@@ -1808,27 +1818,22 @@ class StoryIndex:
         scanned: list[int] = []
         if fp.actors:  # without a shared actor only exact keys and near-identical text can join
             number_keys = {hash((_NUMBER, n)) for n in fp.numbers}
-            for key in fact_keys:
-                held = postings.newest(key, _FACT_POSTINGS + 1)
+            fact_holders = postings.newest_each(fact_keys, _FACT_POSTINGS + 1)
+            for key, held in zip(fact_keys, fact_holders, strict=True):
                 if len(held) > _FACT_POSTINGS:
                     del held[0]
                     truncated.append(key)
                     numbers_complete = numbers_complete and key not in number_keys
                 if key in number_keys:
                     number_holders.update(held)
-                facts.update(held)
-            spent = 0
-            for count, key in sorted((postings.count(k), k) for k in {hash((_ACTOR, a)) for a in fp.actors}):
-                spent += count
-                if spent > _ACTOR_SCAN_BUDGET:
-                    break
-                scanned += postings.newest(key, count)
+            facts.update(itertools.chain.from_iterable(fact_holders))
+            scanned = postings.rarest({hash((_ACTOR, a)) for a in fp.actors}, _ACTOR_SCAN_BUDGET)
 
-        base, stamps, actors = self._base, self._stamps, self._actors
+        base, stamps, actors, records = self._base, self._stamps, self._actors, self._records
         micros, window, dated = _micros(fp.published), self._window_us, fp.dated
-        mine = set(self._actor_ids(fp.actors))
+        mine = self._actor_mask(fp.actors)
+        mine_count = mine.bit_count()
         numbers = fp.numbers
-        fitting: dict[tuple[int, ...], bool] = {}  # per actor set: shares at least half of the actors
 
         def admissible(entry: int) -> bool:
             """False when only "different" can follow: a time gap beyond the window, too few shared
@@ -1837,11 +1842,8 @@ class StoryIndex:
             if dated and stamp & _DATED and abs((stamp >> _STAMP_SHIFT) - micros) > window:
                 return False
             theirs = actors[entry - base]
-            fits = fitting.get(theirs)
-            if fits is None:
-                shared = len(mine.intersection(theirs))
-                fits = fitting[theirs] = bool(shared) and 2 * shared >= len(mine) + len(theirs) - shared
-            if not fits:
+            shared = (mine & theirs).bit_count()  # at least half of all the actors named on either side
+            if not shared or 2 * shared < mine_count + theirs.bit_count() - shared:
                 return False
             return not (
                 numbers
@@ -1850,6 +1852,9 @@ class StoryIndex:
                 and (numbers_complete or numbers.isdisjoint(self._record_numbers(entry)))
             )
 
+        # The hash arrays of candidates are read straight from their records here, not through helper
+        # calls: these loops run for every candidate of every look-up. An odd trailing byte is no hash (as
+        # ``_unpack_u16`` reads it); stored arrays are little-endian, hence the swap on big-endian machines.
         ranked: list[tuple[int, int, int]] = [(_EXACT_MATCH, -entry, entry) for entry in strong]
         taken = set(strong)
         weak: list[int] = []
@@ -1859,7 +1864,15 @@ class StoryIndex:
             stamp = stamps[entry - base]
             if dated and stamp & _DATED and abs((stamp >> _STAMP_SHIFT) - micros) > window:
                 continue
-            if _shared_fraction(pairs, self._pair_hashes(entry)) >= _LEXICAL_SAME:
+            record = records[entry - base]
+            if record is None:
+                raise KeyError(f"story index entry {entry} was evicted")
+            size = _U32.unpack_from(record, _SIGNATURE_AT - 8)[0] & ~1
+            theirs = array("H", record[_SIGNATURE_AT : _SIGNATURE_AT + size])
+            if _SWAP_BYTES:
+                theirs.byteswap()
+            shared = len(pairs.intersection(theirs))  # Jaccard, as both hold distinct hashes
+            if shared and shared / (len(pairs) + len(theirs) - shared) >= _LEXICAL_SAME:
                 ranked.append((_NEAR_DUPLICATE, -entry, entry))
                 taken.add(entry)
             else:
@@ -1878,13 +1891,29 @@ class StoryIndex:
             if admissible(entry):
                 ranked.append((_SHARED_FACTS, -rank, entry))
         if fp.actors:  # the scan is bounded by its budget, not by _MAX_GATED
-            for entry in sorted(set(scanned + weak) - taken - facts.keys(), reverse=True):
+            retold = set(scanned)
+            retold.update(weak)
+            retold -= taken
+            retold.difference_update(facts)
+            for entry in sorted(retold, reverse=True):
                 if len(ranked) >= _MAX_COMPARED:
                     break
-                if admissible(entry) and (
-                    _shared_fraction(stems, self._stem_hashes(entry)) >= _WORDING_RELATED
-                    or any(postings.holds(key, entry) for key in truncated)
-                ):
+                if not admissible(entry):
+                    continue
+                record = records[entry - base]
+                if record is None:
+                    raise KeyError(f"story index entry {entry} was evicted")
+                signature_size, wording_size = _HASH_SIZES.unpack_from(
+                    record, _SIGNATURE_AT - _HASH_SIZES.size
+                )
+                wording_at = _SIGNATURE_AT + signature_size
+                theirs = array("H", record[wording_at : wording_at + (wording_size & ~1)])
+                if _SWAP_BYTES:
+                    theirs.byteswap()
+                shared = len(stems.intersection(theirs))
+                if (
+                    shared and shared / (len(stems) + len(theirs) - shared) >= _WORDING_RELATED
+                ) or postings.holds_any(truncated, entry):
                     ranked.append((_RETOLD, -entry, entry))
         ranked.sort()
         return [(rank, entry) for rank, _order, entry in ranked[:_MAX_COMPARED]]

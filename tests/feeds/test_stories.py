@@ -30,6 +30,7 @@ from feeds.stories import (
     _lexical_hashes,
     _mostly_upper_case,
     _posting_keys,
+    _Postings,
     _record_keys,
     _split_words,
     assign_stories,
@@ -853,3 +854,43 @@ def test_evicting_in_steps_keeps_exactly_the_window_and_forgets_every_key(step: 
     index.evict_before(T0 + timedelta(days=30))
     assert len(index) == 0
     assert not index._postings._buckets  # white box: nothing of an evicted entry stays behind
+
+
+# Keys that collide in the postings' bucket bits (and, from bit 38 up, in the whole posting word), negative as
+# Python hashes can be.
+posting_keys = st.builds(
+    lambda low, rest, high, sign: sign * (low | rest << 14 | high << 38),
+    st.integers(0, 2),
+    st.integers(0, 3),
+    st.integers(0, 2),
+    st.sampled_from((1, -1)),
+)
+
+
+@given(
+    st.lists(st.lists(posting_keys, max_size=6, unique=True), max_size=40),
+    st.lists(posting_keys, max_size=8, unique=True),
+    st.integers(1, 20),
+)
+def test_postings_answer_batched_look_ups_like_a_plain_mapping(
+    entries: list[list[int]], asked: list[int], limit: int
+) -> None:
+    postings = _Postings()
+    holders: dict[int, list[int]] = {}  # a posting is the key's low 38 bits: higher bits only hash alike
+    for entry, keys in enumerate(entries):
+        postings.add_all(keys, entry)
+        for key in keys:
+            holders.setdefault(key & (2**38 - 1), []).append(entry)
+    held = [holders.get(key & (2**38 - 1), []) for key in asked]
+    assert postings.newest_each(asked, limit) == [entries_[-limit:] for entries_ in held]
+    for entry in range(len(entries) + 1):
+        assert postings.holds_any(asked, entry) == any(entry in entries_ for entries_ in held)
+    for budget in (0, limit, 10**6):
+        expected: list[int] = []
+        spent = 0
+        for count, _key, entries_ in sorted((len(e), key, e) for key, e in zip(asked, held, strict=True)):
+            spent += count
+            if spent > budget:
+                break
+            expected += entries_
+        assert postings.rarest(set(asked), budget) == expected
