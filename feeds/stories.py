@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import math
 import re
 import struct
 import sys
@@ -398,6 +399,12 @@ def _canonical_number(value: float) -> str:
 
 
 def _parse_digit_run(run: str) -> list[float]:
+    """The numbers a run of digits states; one too large for a float (hundreds of digits, as hostile or
+    broken feeds may hold) is no evidence and is left out rather than becoming infinity."""
+    return [value for value in _digit_run_values(run) if math.isfinite(value)]
+
+
+def _digit_run_values(run: str) -> list[float]:
     if run.isdigit():
         return [float(run)]
     groups = re.split(r"[.,\u00a0\u202f ]", run)
@@ -450,6 +457,8 @@ def _numbers(folded: str, words: list[str], distinct: set[str]) -> list[tuple[fl
     found: list[tuple[float, str | None]] = []
     for m in (_ASCII_DIGIT_RUN if folded.isascii() else _DIGIT_RUN).finditer(folded):
         values = _parse_digit_run(m.group(0))
+        if not values:
+            continue
         end = m.end()
         after = folded[end : end + 1]
         following = _WORD.match(folded, end + 1 if after == " " else end)
@@ -1265,6 +1274,8 @@ def _number_weight(number: str) -> float:
     try:
         value = float(number)
     except ValueError:  # not written by fingerprint_item; weigh it as any telling number
+        return _W_NUMBER
+    if not math.isfinite(value):  # nor this ("inf", "nan": a damaged stored record)
         return _W_NUMBER
     round_number = value == int(value) and (value < 10 or value % 10 == 0)
     return _W_ROUND_NUMBER if round_number else _W_NUMBER

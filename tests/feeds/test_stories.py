@@ -894,3 +894,41 @@ def test_postings_answer_batched_look_ups_like_a_plain_mapping(
                 break
             expected += entries_
         assert postings.rarest(set(asked), budget) == expected
+
+
+def test_a_number_too_large_for_a_float_is_no_evidence_and_breaks_nothing() -> None:
+    # A feed may hold hundreds of digits in a row; as a float that is infinity, which crashed the whole feed.
+    huge = "9" * 400
+    first, second = (
+        Item(
+            identity=f"guid:{n}",
+            guid=str(n),
+            url=None,
+            title=f"Putin says {huge} troops moved",
+            summary=f"Putin said {huge} troops and 150 tanks moved on Monday.",
+            published=datetime(2025, 6, 2, 9, n, tzinfo=UTC),
+            published_estimated=False,
+            content_hash=f"h{n}",
+            source=f"Outlet {n}",
+            language="en",
+            author=None,
+        )
+        for n in (1, 2)
+    )
+    match = Match(actors=("putin",), topics=(), score=1.0, spans=())
+    fp = fingerprint_item(first, match)
+    assert fp.numbers == frozenset({"150"})
+    index = StoryIndex()
+    index.add("s-1", fp)
+    assert index.find(fingerprint_item(second, match)) == "s-1"
+
+
+def test_a_damaged_stored_number_is_weighed_not_raised() -> None:
+    damaged = StoryFingerprint(
+        signature=b"",
+        wording=b"",
+        numbers=frozenset({"inf", "nan"}),
+        published=datetime(2025, 6, 2, tzinfo=UTC),
+    )
+    other = dataclasses.replace(damaged, numbers=frozenset({"150"}))
+    compare_fingerprints(damaged, other)  # no OverflowError / ValueError
