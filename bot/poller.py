@@ -176,12 +176,8 @@ class Poller:
         # Parsed feeds waiting for the writer task, which stores them in groups (see _write_pending).
         self._pending: deque[tuple[_PendingStore, asyncio.Future[list[NewItem]]]] = deque()
         self._writer: asyncio.Task[None] | None = None
-        # Feeds being fetched and parsed: bounds the bodies held and the parse queue.
+        # Feeds between fetch and commit: bounds the bodies and parsed items held in memory at once.
         self._in_flight = asyncio.Semaphore(max_in_flight)
-        # Parsed feeds waiting for (or in) a group commit: bounds the parsed items held. A separate limit, so
-        # that fetching and parsing go on while a group is written; with one limit for both, the feeds
-        # waiting for the writer took every slot and the parse workers sat idle for most of each write.
-        self._storing = asyncio.Semaphore(max_in_flight)
         self._max_in_flight = max_in_flight
 
     async def start_workers(self, count: int) -> None:
@@ -240,28 +236,16 @@ class Poller:
 
         async def take_turns() -> None:
             for feed in waiting:  # shared: each feed goes to exactly one task
-                on_result(await self.poll_feed(feed))
+                on_result(await self._poll_bounded(feed))
 
-        # Enough tasks for both limits of poll_feed to fill.
-        tasks = min(2 * self._max_in_flight, len(active))
-        await asyncio.gather(*(take_turns() for _ in range(tasks)))
+        await asyncio.gather(*(take_turns() for _ in range(min(self._max_in_flight, len(active)))))
+
+    async def _poll_bounded(self, feed: FeedState) -> FeedPollResult:
+        async with self._in_flight:
+            return await self.poll_feed(feed)
 
     async def poll_feed(self, feed: FeedState) -> FeedPollResult:
         """Fetch, parse, classify and store one feed; a failure is recorded on the feed, never raised."""
-        async with self._in_flight:
-            parsed = await self._fetch_and_parse(feed)
-            if isinstance(parsed, FeedPollResult):
-                return parsed
-            # Waits here, holding its fetch slot, while too many parsed feeds wait for the writer.
-            await self._storing.acquire()
-        try:
-            return await self._store_parsed(parsed)
-        finally:
-            self._storing.release()
-
-    async def _fetch_and_parse(self, feed: FeedState) -> _PendingStore | FeedPollResult:
-        """The feed fetched, parsed and classified, ready to store; or its result when there is nothing to
-        store (unchanged, failed)."""
         try:
             result = await self._fetcher.fetch(feed.url, etag=feed.etag, last_modified=feed.last_modified)
         except FetchError as e:
@@ -314,34 +298,31 @@ class Poller:
             return await self._record_failure(
                 feed, FetchError(f"could not be parsed: internal error ({type(e).__name__}), see the log")
             )
-        return _PendingStore(
-            feed=feed,
-            classified=classified,
-            etag=result.etag,
-            last_modified=result.last_modified,
-            http_status=result.status,
-            body_hash=body_hash,
-            now=now,
-        )
-
-    async def _store_parsed(self, pending: _PendingStore) -> FeedPollResult:
-        """Store a parsed feed (in the next group commit); its result once committed."""
-        feed, classified = pending.feed, pending.classified
         try:
-            new_items = await self._store(pending)
+            new_items = await self._store(
+                _PendingStore(
+                    feed=feed,
+                    classified=classified,
+                    etag=result.etag,
+                    last_modified=result.last_modified,
+                    http_status=result.status,
+                    body_hash=body_hash,
+                    now=now,
+                )
+            )
         except StorageError as e:
             # Rolled back, feed state included: the next poll fetches the same items again, so nothing is
             # lost, and the other feeds of the round carry on (their alerts with them).
             log.error("feed %s: its items could not be stored: %s", feed.url, e)
             return FeedPollResult(
-                feed=feed, status="failed", error=f"not stored: {e}", http_status=pending.http_status
+                feed=feed, status="failed", error=f"not stored: {e}", http_status=result.status
             )
         return FeedPollResult(
             feed=feed,
             status="new" if new_items else "unchanged",
             parsed=len(classified),
             new_items=tuple(new_items),
-            http_status=pending.http_status,
+            http_status=result.status,
         )
 
     @property

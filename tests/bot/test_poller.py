@@ -12,7 +12,6 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
 
 import pytest
 
@@ -240,38 +239,6 @@ async def test_feeds_parsed_while_one_writes_share_the_next_transaction(
         assert groups == [6]
         assert sorted(len(r.new_items) for r in results) == [3] * 6
         assert len({n.stored.id for r in results for n in r.new_items}) == 18
-
-
-async def test_fetching_and_parsing_go_on_while_a_group_is_written(
-    tmp_path: Path, feed_server: FeedServer, clock: Clock
-) -> None:
-    urls = {}
-    for n in range(4):
-        feed_server.serve(f"/{n}.xml", rss_document(f"F{n}", [entry(n, f"Putin item {n}")]))
-        urls[f"F{n}"] = feed_server.url(f"/{n}.xml")
-    base = make_config(tmp_path, urls)
-    # One feed may be fetched or parsed at a time, and one parsed feed may wait for the writer.
-    config = replace(base, fetch=replace(base.fetch, concurrency=1, per_host=1))
-    async with await open_service(config, clock=clock) as service:
-        poller = service.poller
-        second_parsed = asyncio.Event()
-        acquire = poller._storing.acquire
-
-        async def acquiring() -> Literal[True]:  # white box: a parsed feed finds the writer's queue full
-            if poller._storing.locked():
-                second_parsed.set()
-            return await acquire()
-
-        poller._storing.acquire = acquiring  # type: ignore[method-assign]
-        async with poller._write_lock:  # a long group commit in progress
-            polling = asyncio.create_task(poller.poll_due())
-            await second_parsed.wait()
-            # The first feed waits for the writer, the second was fetched and parsed meanwhile and holds
-            # the fetch slot (before, the first feed held the only slot and nothing else was fetched).
-            assert len(feed_server.requests) == 2
-        results = await polling
-        assert sorted(len(r.new_items) for r in results) == [1] * 4
-        assert len(feed_server.requests) == 4
 
 
 async def test_a_feed_that_cannot_be_stored_fails_alone_in_its_group(
