@@ -22,10 +22,8 @@ from bot.commands import AdminPolicy, CommandRunner, CommandSettings, fetcher_pr
 from bot.config import Config
 from bot.delivery import Dispatcher, collect_alert_candidates
 from bot.outbox import DeliveryOutbox
-from bot.platforms.base import ChatPlatform
+from bot.platforms.base import ChatPlatform, CommandPlatform
 from bot.platforms.console import ConsolePlatform
-from bot.platforms.discord import DiscordPlatform
-from bot.platforms.slack import SlackPlatform
 from bot.poller import FeedPollResult, NewItem, Poller, PollRound, ResultHandler
 from bot.watchlist_sync import sync_config_watchlist
 from feeds.errors import ConfigError, DiplowatchError
@@ -69,6 +67,10 @@ class Service:
     async def serve_slack(self) -> None:
         """Start receiving Slack slash commands (HTTP events endpoint or Socket Mode, as configured)."""
         slack = self.platforms.get("slack")
+        if slack is None:
+            return
+        from bot.platforms.slack import SlackPlatform  # loaded already: a Slack platform is in use
+
         if not isinstance(slack, SlackPlatform):
             return
         if self.config.slack.mode == "http":
@@ -188,15 +190,21 @@ def build_platforms(config: Config, *, console: TextIO | None = None) -> dict[st
     """One adapter per platform the channels use; a missing token names its environment variable."""
     used = {c.platform for c in config.channels}
     platforms: dict[str, ChatPlatform] = {}
+    # Each chat library is imported only for a platform in use: discord.py and slack-bolt take tens of MB
+    # and most of the start-up time, which a Slack-only team, or `diplowatch poll`, need not pay.
     secrets = config.secrets
     # A platform with a token is connected even without configured channels: its slash commands serve.
     if "discord" in used or secrets.discord_token:
         if not secrets.discord_token:
             raise ConfigError("DISCORD_TOKEN is not set, but a channel in the config uses platform 'discord'")
+        from bot.platforms.discord import DiscordPlatform
+
         platforms["discord"] = DiscordPlatform(token=secrets.discord_token)
     if "slack" in used or secrets.slack_bot_token:
         if not secrets.slack_bot_token:
             raise ConfigError("SLACK_BOT_TOKEN is not set, but a channel in the config uses platform 'slack'")
+        from bot.platforms.slack import SlackPlatform
+
         platforms["slack"] = SlackPlatform(
             token=secrets.slack_bot_token,
             signing_secret=secrets.slack_signing_secret or "",
@@ -296,6 +304,6 @@ def install_commands(
     )
     policy = AdminPolicy.from_config(config)
     for platform in platforms.values():
-        if isinstance(platform, DiscordPlatform | SlackPlatform):
+        if isinstance(platform, CommandPlatform):
             platform.install_commands(runner, policy)
     return runner

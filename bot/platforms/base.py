@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from bot.commands import AdminPolicy, CommandRunner
 
 MessageKind = Literal["alert", "digest", "note"]
 
@@ -79,4 +82,13 @@ class ChatPlatform(Protocol):
 
     async def close(self) -> None:
         """Disconnect and release resources."""
+        ...
+
+
+@runtime_checkable
+class CommandPlatform(ChatPlatform, Protocol):
+    """A chat platform that also answers the ``/diplowatch`` slash command (Discord, Slack)."""
+
+    def install_commands(self, runner: CommandRunner, admin_policy: AdminPolicy) -> None:
+        """Answer the command with ``runner``, checking admin-only commands against ``admin_policy``."""
         ...

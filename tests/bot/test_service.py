@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -31,3 +32,45 @@ def test_parse_workers_do_not_rerun_the_main_script(tmp_path: Path) -> None:
         [sys.executable, str(script)], capture_output=True, text=True, check=True, cwd=root, timeout=120
     )
     assert out.stdout.strip() == "[()]"
+
+
+PLATFORMS_SCRIPT = textwrap.dedent(
+    """
+    import sys
+    from pathlib import Path
+
+    import bot.cli  # what the `diplowatch` console script loads
+    from bot.service import build_platforms
+    from tests.bot.conftest import make_config
+
+    def loaded():
+        return sorted(m for m in ("discord", "slack_bolt", "slack_sdk") if m in sys.modules)
+
+    print(loaded())
+    config = make_config(
+        Path(sys.argv[1]),
+        {},
+        channels=[{"platform": "slack", "id": "C0123456789"}],
+        environ={"SLACK_BOT_TOKEN": "xoxb-test", "SLACK_SIGNING_SECRET": "s"},
+    )
+    print(sorted(build_platforms(config)), loaded())
+    """
+)
+
+
+def test_a_chat_library_is_loaded_only_for_a_platform_in_use(tmp_path: Path) -> None:
+    # discord.py and slack-bolt take tens of MB and most of the start-up: `diplowatch poll`, `classify` or a
+    # Slack-only team need not load discord.py.
+    script = tmp_path / "platforms_script.py"
+    script.write_text(PLATFORMS_SCRIPT, encoding="utf-8")
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run(
+        [sys.executable, str(script), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=root,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(root)},
+    )
+    assert out.stdout.splitlines() == ["[]", "['slack'] ['slack_bolt', 'slack_sdk']"]
