@@ -33,9 +33,6 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 from xml.parsers import expat
 
-import fastfeedparser
-import feedparser
-
 from feeds.errors import ParseError
 from feeds.models import Item
 from feeds.normalize import (
@@ -236,6 +233,10 @@ def _first_content(entry: Any) -> str:
 
 def _parse_with_fastfeedparser(body: bytes, context: _Context) -> ParsedFeed | str:
     """The parsed feed, or why the fast path could not be trusted on this body."""
+    # Imported on first use, as feedparser below: the main process of a bot with parse workers never
+    # parses, and the two parsers with lxml take ~10 MB (a parse worker loads them at its warm-up).
+    import fastfeedparser
+
     try:
         # bytes, never str: fastfeedparser fetches a str that starts with http(s)://
         parsed = fastfeedparser.parse(
@@ -371,6 +372,8 @@ def _parse_with_feedparser(body: bytes, content_type: str | None, context: _Cont
     # No content-location: feedparser would then also "resolve" relative guids into URLs. Links are
     # resolved against the feed URL by canonical_url, as on the fast path.
     headers = {"content-type": content_type} if content_type else {}
+    import feedparser  # on first use, as fastfeedparser above
+
     try:
         # A stream, never bare bytes: feedparser would open() bytes that happen to name a local file.
         parsed = feedparser.parse(

@@ -115,13 +115,15 @@ _WARM_UP_FEED = (
 def prepare_parse_worker() -> None:
     """Run once in each new parse worker: load the parsers, normaliser and matcher before the first feed
     arrives, so a poll never waits for a worker to start up."""
-    parse_feed(
-        _WARM_UP_FEED,
-        feed_url="https://example.org/feed",
-        source="warm-up",
-        fetched_at=datetime(2006, 1, 2, tzinfo=UTC),
-        content_type="application/rss+xml",
-    )
+    for parser in ("fast", "feedparser"):  # both paths: a fallback must not wait for an import either
+        parse_feed(
+            _WARM_UP_FEED,
+            feed_url="https://example.org/feed",
+            source="warm-up",
+            fetched_at=datetime(2006, 1, 2, tzinfo=UTC),
+            content_type="application/rss+xml",
+            parser=parser,
+        )
     if multiprocessing.parent_process() is not None:
         # A worker process: each feed allocates thousands of short-lived objects, and every full collection
         # would walk all the objects the imports made as well. Those stay out of the collector's reach.
