@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import html
 import pickle
 import subprocess
 import sys
 from datetime import UTC, datetime
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from feeds.errors import ParseError
 from feeds.models import Actor, Item, Match, Span, Watchlist
 from feeds.parse_worker import Classified, WatchlistSnapshot, compile_in_worker, parse_and_classify
+from feeds.stories import decode_fingerprint
 
 FEED = (
     b'<?xml version="1.0"?><rss version="2.0"><channel><title>Wire</title>'
@@ -75,3 +81,74 @@ def test_a_worker_process_does_not_load_the_application() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+# Pieces of hostile or broken feed text, mixed with watchlist names: each once made, or could make, the CPU
+# half of a poll raise, which fails the whole feed at every poll and keeps all its items out.
+HOSTILE_PIECES = (
+    "9" * 400,  # a float of it is infinity
+    "1e308",
+    "3 000 000 000 000 000 000 000 000 000",
+    "&#x110000;",
+    "&#99999999999;",
+    "&amp;#0;",
+    "\u202e",
+    "\u200b",
+    "«",
+    "“",
+    "„",
+    "'",
+    '"',
+    "<b>",
+    "</p>",
+    "<script>",
+    "<!--",
+    "½",
+    "٣٤٥",
+    "①",
+    "Ⅻ",
+    "ﬁ",
+    "ǅ",
+    "İ",
+    "U.S.",
+    "A.B.C.D.E.F.",
+    "понедельник",
+    "часов",
+    "%",
+    "—",
+    "…",
+    "\t",
+    " " * 40,
+    "Putin",
+    "Witkoff",
+    "Путин",
+)
+hostile_text = st.lists(st.sampled_from(HOSTILE_PIECES) | st.text(max_size=8), max_size=40).map(" ".join)
+
+
+@settings(max_examples=60, deadline=None)
+@given(titles=st.lists(hostile_text, min_size=1, max_size=3), summaries=st.lists(hostile_text, max_size=3))
+def test_hostile_item_text_is_parsed_and_classified_without_raising(
+    titles: list[str], summaries: list[str]
+) -> None:
+    items = "".join(
+        f"<item><guid>g{i}</guid><title>{html.escape(title)}</title><link>https://x.example/{i}</link>"
+        f"<description>{html.escape(summaries[i] if i < len(summaries) else '')}</description>"
+        "<pubDate>Mon, 02 Jun 2025 10:00:00 GMT</pubDate></item>"
+        for i, title in enumerate(titles)
+    )
+    body = f'<?xml version="1.0"?><rss version="2.0"><channel><title>W</title>{items}</channel></rss>'
+    try:
+        results = parse_and_classify(
+            body.encode("utf-8", "surrogatepass"),
+            feed_url="https://x.example/feed",
+            source="Wire",
+            fetched_at=NOW,
+            content_type="application/rss+xml",
+            watchlist=WatchlistSnapshot.of(WATCHLIST, 1),
+        )
+    except ParseError:
+        return  # a clear, per-feed error (e.g. control characters XML does not allow)
+    for classified in results:
+        if classified.fingerprint:
+            decode_fingerprint(classified.fingerprint)  # what the poller reads back
