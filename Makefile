@@ -29,7 +29,7 @@ demo: $(STAMP)
 
 lint: $(DEVSTAMP)
 	$(BIN)/ruff check bot feeds storage tests bench
-	$(BIN)/mypy bot feeds storage
+	$(BIN)/mypy bot feeds storage tests bench
 
 unit: $(DEVSTAMP)
 	$(BIN)/pytest

@@ -104,6 +104,7 @@ async def test_new_story_is_alerted_once_and_later_sources_add_nothing(
         tally = await service.poll_and_dispatch(on_result=results.append)
         [new_b] = [n for r in results for n in r.new_items]
         assert (tally.feeds, tally.new_items, tally.failures) == (2, 1, [])
+        assert new_b.story_id is not None
         story = await service.poller.stories.get(new_b.story_id)
         assert {s.source for s in story.sources} == {"Outlet A", "Outlet B"}
         assert len(slack.messages) == 1

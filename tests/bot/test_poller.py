@@ -132,7 +132,9 @@ async def test_same_event_from_two_feeds_is_one_story(
         results = await service.poller.poll_due()
         story_ids = {n.story_id for r in results for n in r.new_items}
         assert len(story_ids) == 1
-        story = await service.poller.stories.get(story_ids.pop())
+        [story_id] = story_ids
+        assert story_id is not None
+        story = await service.poller.stories.get(story_id)
         assert sorted(s.source for s in story.sources) == ["A", "B"]
 
 
@@ -279,6 +281,7 @@ async def test_a_dead_parse_worker_fails_one_poll_then_a_new_pool_takes_over(
         processes = list(broken._processes.values())  # white box: the pool's worker processes
         for process in processes:
             # Once one has died the pool may stop the others itself, before this loop gets to them.
+            assert process.pid is not None
             with contextlib.suppress(ProcessLookupError):
                 os.kill(process.pid, signal.SIGKILL)
         for process in processes:

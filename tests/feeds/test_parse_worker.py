@@ -26,8 +26,8 @@ FEED = (
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 WATCHLIST = Watchlist(
     actors=(
-        Actor(id="putin", name="Vladimir Putin", kind="official", aliases=("Putin",)),
-        Actor(id="witkoff", name="Steve Witkoff", kind="official", aliases=("Witkoff",)),
+        Actor(id="putin", name="Vladimir Putin", kind="person", aliases=("Putin",)),
+        Actor(id="witkoff", name="Steve Witkoff", kind="person", aliases=("Witkoff",)),
     )
 )
 
