@@ -355,7 +355,7 @@ _BLOCK_TAGS = frozenset(
 _MARKUP = re.compile(r"<[A-Za-z/!?]")
 _DROPPED_CONTENT_TAGS = frozenset({"script", "style", "template", "noscript"})
 # Tags that only format text: HTMLParser treats them all alike, in every Python version, so markup
-# made of them alone is taken apart without it (see _plain_markup_pieces). Elements whose content
+# made of them alone is taken apart without it (see _scan_plain_markup). Elements whose content
 # HTMLParser reads raw (script, style, textarea, title...) are not among them.
 _PLAIN_TAGS = _BLOCK_TAGS | frozenset(
     {
@@ -491,14 +491,9 @@ def _clean_paragraphs(text: str, *, printable: bool = False) -> str:
     return "\n".join(kept)
 
 
-def _plain_markup_pieces(text: str) -> list[str] | None:
-    """The pieces ``_TextExtractor`` collects from ``text``, or None unless all its tags are plain."""
-    scanned = _scan_plain_markup(text)
-    return None if scanned is None else scanned[0]
-
-
 def _scan_plain_markup(text: str) -> tuple[list[str], bool] | None:
-    """``_plain_markup_pieces``, and whether every character in them is printable, NBSP or "\n".
+    """The pieces ``_TextExtractor`` collects from ``text``, and whether every character in them is
+    printable, NBSP or "\n"; None unless all its tags are plain.
 
     HTMLParser costs more than the rest of the normalisation together; most feed HTML is plain
     paragraphs and links, whose text is just what lies between the tags, entities decoded.

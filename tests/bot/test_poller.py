@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.config import Config
 from bot.poller import FeedPollResult, NewItem, Poller, _PendingStore
 from bot.service import open_service
 from feeds.models import Actor
@@ -243,12 +244,17 @@ async def test_feeds_parsed_while_one_writes_share_the_next_transaction(
         assert len({n.stored.id for r in results for n in r.new_items}) == 18
 
 
+def two_feed_config(tmp_path: Path, feed_server: FeedServer) -> Config:
+    """A config polling feed A (an item naming Putin and Witkoff) and feed B (one naming Lavrov)."""
+    feed_server.serve("/a.xml", rss_document("A", [entry(1, "Putin meets Witkoff")]))
+    feed_server.serve("/b.xml", rss_document("B", [entry(2, "Lavrov in Doha")]))
+    return make_config(tmp_path, {"A": feed_server.url("/a.xml"), "B": feed_server.url("/b.xml")})
+
+
 async def test_a_feed_that_cannot_be_stored_fails_alone_in_its_group(
     tmp_path: Path, feed_server: FeedServer, clock: Clock
 ) -> None:
-    feed_server.serve("/a.xml", rss_document("A", [entry(1, "Putin meets Witkoff")]))
-    feed_server.serve("/b.xml", rss_document("B", [entry(2, "Lavrov in Doha")]))
-    config = make_config(tmp_path, {"A": feed_server.url("/a.xml"), "B": feed_server.url("/b.xml")})
+    config = two_feed_config(tmp_path, feed_server)
     async with await open_service(config, clock=clock) as service:
         poller = service.poller
         a, b = sorted(await poller.feeds.due(clock(), limit=10), key=lambda f: f.name)
@@ -298,9 +304,7 @@ async def test_a_dead_parse_worker_fails_one_poll_then_a_new_pool_takes_over(
 async def test_an_unexpected_error_while_classifying_fails_that_feed_only(
     tmp_path: Path, feed_server: FeedServer, clock: Clock
 ) -> None:
-    feed_server.serve("/a.xml", rss_document("A", [entry(1, "Putin meets Witkoff")]))
-    feed_server.serve("/b.xml", rss_document("B", [entry(2, "Lavrov in Doha")]))
-    config = make_config(tmp_path, {"A": feed_server.url("/a.xml"), "B": feed_server.url("/b.xml")})
+    config = two_feed_config(tmp_path, feed_server)
     async with await open_service(config, clock=clock) as service:
         # A snapshot that does not hold a watchlist: the worker raises TypeError, a bug rather than bad input.
         not_a_watchlist = pickle.dumps(1)

@@ -17,7 +17,7 @@ import feedparser
 import pytest
 
 from feeds.errors import ParseError
-from feeds.normalize import _plain_markup_pieces, _TextExtractor, canonical_url, normalize_text
+from feeds.normalize import _scan_plain_markup, _TextExtractor, canonical_url, normalize_text
 from feeds.parse import ParsedFeed, ParserChoice, parse_feed
 
 SHARED = Path(__file__).resolve().parents[2] / ".." / "shared"
@@ -107,13 +107,13 @@ def test_plain_markup_shortcut_gives_what_htmlparser_gives_on_real_html(row: dic
     for entry in parsed.entries:
         contents = [content.get("value", "") for content in entry.get("content", [])]
         for html in (entry.get("title", ""), entry.get("summary", ""), *contents):
-            pieces = _plain_markup_pieces(html)
-            if pieces is None:
+            scanned = _scan_plain_markup(html)
+            if scanned is None:
                 continue
             parser = _TextExtractor()
             parser.feed(html)
             parser.close()
-            assert "".join(pieces) == "".join(parser.pieces), html
+            assert "".join(scanned[0]) == "".join(parser.pieces), html
 
 
 def test_plain_markup_shortcut_serves_most_real_html() -> None:
@@ -127,5 +127,5 @@ def test_plain_markup_shortcut_serves_most_real_html() -> None:
             summary = entry.get("summary", "")
             if "<" in summary:
                 marked_up += 1
-                plain += _plain_markup_pieces(summary) is not None
+                plain += _scan_plain_markup(summary) is not None
     assert marked_up > 0 and plain >= marked_up * 0.8, (plain, marked_up)

@@ -51,7 +51,6 @@ from feeds.normalize import (
     _parse_iso,
     _parse_iso_common,
     _parse_textual,
-    _plain_markup_pieces,
     _scan_plain_markup,
     _single_spaced,
     _TextExtractor,
@@ -634,12 +633,12 @@ PLAIN_TAG_PIECES = [
 @settings(max_examples=400, deadline=None)
 @given(st.lists(st.sampled_from(PLAIN_TAG_PIECES), max_size=30).map("".join))
 def test_plain_markup_shortcut_gives_what_htmlparser_gives(text: str) -> None:
-    pieces = _plain_markup_pieces(text)
-    if pieces is not None:
+    scanned = _scan_plain_markup(text)
+    if scanned is not None:
         parser = _TextExtractor()
         parser.feed(text)
         parser.close()
-        assert "".join(pieces) == "".join(parser.pieces)
+        assert "".join(scanned[0]) == "".join(parser.pieces)
 
 
 @pytest.mark.parametrize(
@@ -657,7 +656,7 @@ def test_plain_markup_shortcut_gives_what_htmlparser_gives(text: str) -> None:
     ],
 )
 def test_plain_markup_shortcut_covers_formatting_tags_only(html: str, plain: bool) -> None:
-    assert (_plain_markup_pieces(html) is not None) == plain
+    assert (_scan_plain_markup(html) is not None) == plain
 
 
 @settings(max_examples=300, deadline=None)

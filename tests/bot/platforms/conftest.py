@@ -20,6 +20,8 @@ from storage.stories import StoryRepository
 from storage.watchlists import WatchlistRepository
 
 T0 = datetime(2024, 5, 20, 12, 0, tzinfo=UTC)
+# A one-actor watchlist import, as an admin would paste it.
+KALLAS_IMPORT = '[[actors]]\nid = "kallas"\nname = "Kaja Kallas"\nkind = "person"\naliases = ["Kallas"]\n'
 
 
 class FixedClock:

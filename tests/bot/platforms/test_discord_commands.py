@@ -34,7 +34,7 @@ from feeds.models import Actor, Topic, Watchlist
 from storage.db import Database
 from storage.subscriptions import SubscriptionRepository
 from storage.watchlists import WatchlistRepository
-from tests.bot.platforms.conftest import T0, store_stories
+from tests.bot.platforms.conftest import KALLAS_IMPORT, T0, store_stories
 from tests.fakes.discord_api import (
     ADMIN_ROLE_ID,
     AUTOCOMPLETE_RESULT,
@@ -329,12 +329,16 @@ async def test_export_then_import_a_file_with_confirm(
     assert "V. V. Putin" in names
 
 
+async def preview_import(fake: FakeDiscordAPI) -> InteractionAnswer:
+    """An admin's ``/diplowatch import preview`` of the Kallas watchlist."""
+    return await ask(fake, slash_command("diplowatch", "import", "preview", options={"toml": KALLAS_IMPORT},
+                                         permissions=MANAGE_GUILD))
+
+
 async def test_cancel_replaces_the_preview(
     fake: FakeDiscordAPI, platform: DiscordPlatform, db: Database
 ) -> None:
-    toml = '[[actors]]\nid = "kallas"\nname = "Kaja Kallas"\nkind = "person"\naliases = ["Kallas"]\n'
-    preview = await ask(fake, slash_command("diplowatch", "import", "preview", options={"toml": toml},
-                                            permissions=MANAGE_GUILD))
+    preview = await preview_import(fake)
     confirm, cancel = preview.custom_ids
     before = await WatchlistRepository(db).version()
 
@@ -357,9 +361,7 @@ async def test_cancel_replaces_the_preview(
 async def test_only_the_previewing_admin_cancels_with_the_button(
     fake: FakeDiscordAPI, platform: DiscordPlatform, db: Database
 ) -> None:
-    toml = '[[actors]]\nid = "kallas"\nname = "Kaja Kallas"\nkind = "person"\naliases = ["Kallas"]\n'
-    preview = await ask(fake, slash_command("diplowatch", "import", "preview", options={"toml": toml},
-                                            permissions=MANAGE_GUILD))
+    preview = await preview_import(fake)
     confirm, cancel = preview.custom_ids
 
     refused = await ask(fake, button_press(cancel, user_id=OWNER_USER_ID, permissions=MANAGE_GUILD))

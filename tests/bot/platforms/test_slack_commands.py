@@ -30,7 +30,7 @@ from feeds.errors import ConfigError
 from feeds.models import Actor, Topic, Watchlist
 from storage.db import Database
 from storage.watchlists import WatchlistRepository
-from tests.bot.platforms.conftest import store_stories
+from tests.bot.platforms.conftest import KALLAS_IMPORT, store_stories
 from tests.fakes.slack_api import DEFAULT_APP_TOKEN, FakeSlackApi, ResponsePost, block_problem
 
 SECRET = "fake-signing-secret-for-tests"
@@ -238,11 +238,15 @@ async def test_the_more_button_shows_the_next_page(
     assert second.body.get("replace_original") is False and second.buttons() == []
 
 
+async def preview_import(slack: FakeSlackApi, platform: SlackPlatform) -> ResponsePost:
+    """A config admin's ``/diplowatch import …`` preview of the Kallas watchlist."""
+    return await run(slack, platform, command_form(slack, f"import {KALLAS_IMPORT}", user=CONFIG_ADMIN))
+
+
 async def test_import_preview_then_confirm_or_cancel(
     slack: FakeSlackApi, platform: SlackPlatform, db: Database
 ) -> None:
-    toml = '[[actors]]\nid = "kallas"\nname = "Kaja Kallas"\nkind = "person"\naliases = ["Kallas"]\n'
-    preview = await run(slack, platform, command_form(slack, f"import {toml}", user=CONFIG_ADMIN))
+    preview = await preview_import(slack, platform)
     assert preview.texts[0].startswith("Import preview"), preview.texts
     (confirm, confirm_token), (cancel, cancel_token) = preview.buttons()
     assert (confirm, cancel, confirm_token) == (ACTION_CONFIRM, ACTION_CANCEL, cancel_token)
@@ -257,8 +261,7 @@ async def test_import_preview_then_confirm_or_cancel(
 async def test_cancel_discards_the_import_preview(
     slack: FakeSlackApi, platform: SlackPlatform, db: Database
 ) -> None:
-    toml = '[[actors]]\nid = "kallas"\nname = "Kaja Kallas"\nkind = "person"\naliases = ["Kallas"]\n'
-    preview = await run(slack, platform, command_form(slack, f"import {toml}", user=CONFIG_ADMIN))
+    preview = await preview_import(slack, platform)
     (_, token), _ = preview.buttons()
 
     cancelled = await run(slack, platform, action_form(slack, ACTION_CANCEL, token, user=CONFIG_ADMIN))
@@ -276,8 +279,7 @@ async def test_cancel_discards_the_import_preview(
 async def test_only_the_previewing_admin_cancels_with_the_button(
     slack: FakeSlackApi, platform: SlackPlatform, db: Database
 ) -> None:
-    toml = '[[actors]]\nid = "kallas"\nname = "Kaja Kallas"\nkind = "person"\naliases = ["Kallas"]\n'
-    preview = await run(slack, platform, command_form(slack, f"import {toml}", user=CONFIG_ADMIN))
+    preview = await preview_import(slack, platform)
     (_, token), _ = preview.buttons()
 
     refused = await run(slack, platform, action_form(slack, ACTION_CANCEL, token, user=WORKSPACE_ADMIN))
