@@ -526,11 +526,11 @@ def run(*, quick: bool, seed: int) -> Section:
             f"temporary SQLite file; every story is new and wanted by all {len(CHANNELS)} channels "
             "(Slack, Discord, console; '*' filters), so each queues one alert per channel.",
             "end to end: bot.service.open_service with the production defaults (parse workers: one process "
-            "per CPU, outbox batch 100) except per_host=50 and allow_private_networks=true; one Slack alert "
-            "channel; the real slack-sdk client posts to tests/fakes/slack_api.py on 127.0.0.1. The feed "
-            f"server ({E2E_ITEMS_PER_FEED} items/feed, {NEW_ITEMS_PER_ADVANCE} new items on each changed "
-            "feed per round) runs in another process; the bot, its outbox and the fake Slack share one "
-            "event loop.",
+            "per CPU but one, outbox batch 100) except per_host=50 and allow_private_networks=true; one "
+            "Slack alert channel; the real slack-sdk client posts to tests/fakes/slack_api.py on 127.0.0.1. "
+            f"The feed server ({E2E_ITEMS_PER_FEED} items/feed, {NEW_ITEMS_PER_ADVANCE} new items on each "
+            "changed feed per round) runs in another process; the bot, its outbox and the fake Slack share "
+            "one event loop.",
             "Latency is per new item from the start of the poll_and_dispatch that fetches it (the poll "
             "interval is excluded: the injected clock makes every feed due at once) to the moment the fake "
             "reads the chat.postMessage carrying its story; items joining a story already alerted in an "

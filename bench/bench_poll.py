@@ -137,7 +137,7 @@ async def _diplowatch_rounds(spec: PollSpec) -> PollRun:
             allow_private_networks=True, concurrency=FETCH_CONCURRENCY, per_host=FETCH_CONCURRENCY
         )
         fetcher = TimedFetcher(policy)
-        # The production set-up: parse, classify and fingerprint in a process per CPU (bot.service).
+        # The production set-up: parse, classify and fingerprint in a process per CPU but one (bot.service).
         executor = parse_executor(0)
         map_large_blocks()  # as open_service does
         poller = TimedPoller(

@@ -44,7 +44,7 @@ class FetchConfig:
     max_body_bytes: int = 10 * 1024 * 1024
     allow_private_networks: bool = False
     default_interval_s: int = 600
-    workers: int = 0  # processes that parse and classify; 0 = one per CPU, 1 = a thread of this process
+    workers: int = 0  # parse and classify processes; 0 = one per CPU but one, 1 = a thread of this process
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

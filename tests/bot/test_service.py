@@ -8,6 +8,10 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
+from bot.service import parse_executor, parse_worker_count
+
 SCRIPT = textwrap.dedent(
     """
     from bot.service import parse_executor
@@ -75,3 +79,27 @@ def test_a_chat_library_is_loaded_only_for_a_platform_in_use(tmp_path: Path) -> 
         env={**os.environ, "PYTHONPATH": str(root)},
     )
     assert out.stdout.splitlines() == ["[]", "['slack'] ['slack_bolt', 'slack_sdk']"]
+
+
+@pytest.mark.parametrize(
+    ("configured", "cpus", "processes"),
+    [
+        (0, 1, 0),  # a single CPU: parsing stays in the main process
+        (0, 2, 1),  # the main process fetches and writes on one CPU, a worker parses on the other
+        (0, 8, 7),
+        (0, None, 0),  # CPU count unknown
+        (1, 8, 0),  # 1: parse in the main process, whatever the machine
+        (3, 2, 3),  # an explicit count is taken as given
+    ],
+)
+def test_parse_worker_count(
+    monkeypatch: pytest.MonkeyPatch, configured: int, cpus: int | None, processes: int
+) -> None:
+    monkeypatch.setattr(os, "cpu_count", lambda: cpus)
+    assert parse_worker_count(configured) == processes
+
+
+def test_no_parse_pool_when_parsing_stays_in_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(os, "cpu_count", lambda: 1)
+    assert parse_executor(0) is None
+    assert parse_executor(1) is None
