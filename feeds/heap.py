@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ctypes
 import sys
 
 _M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter numbers (malloc.h)
@@ -20,8 +19,10 @@ def map_large_blocks(threshold: int = LARGE_BLOCK) -> bool:
     if not sys.platform.startswith("linux"):
         return False
     try:
+        import ctypes  # some minimal builds of Python have no ctypes
+
         mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):
+    except (ImportError, OSError, AttributeError):
         return False
     mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
     mallopt.restype = ctypes.c_int
