@@ -63,6 +63,11 @@ async def test_fresh_database_has_pragmas_and_latest_schema(tmp_path: Path) -> N
     assert path.is_file()
 
 
+async def test_full_text_index_merges_eight_segments_at_a_time(tmp_path: Path) -> None:
+    async with await open_database(tmp_path / "fts.db") as db:
+        assert await db.fetch_value("SELECT v FROM items_fts_config WHERE k = 'automerge'") == 8
+
+
 async def test_busy_timeout_is_configurable(tmp_path: Path) -> None:
     async with await open_database(tmp_path / "t.db", busy_timeout_ms=1234) as db:
         assert await db.fetch_value("PRAGMA busy_timeout") == 1234
