@@ -34,10 +34,9 @@ from bench.rounds import (
     run_isolated,
 )
 from bot.poller import STORY_WINDOW, FeedPollResult, Poller, PollRound
-from bot.service import freeze_startup_objects, parse_executor, parse_worker_count
+from bot.service import freeze_startup_objects, parse_executor, parse_worker_count, tune_main_process
 from feeds.classify import compile_watchlist, match_watchlist
 from feeds.fetch import Fetcher, FetchPolicy, FetchResult
-from feeds.heap import map_large_blocks
 from feeds.models import FeedSource, FeedState, Item, Match
 from feeds.parse import parse_feed
 from feeds.parse_worker import prepare_parse_worker
@@ -139,7 +138,7 @@ async def _diplowatch_rounds(spec: PollSpec) -> PollRun:
         fetcher = TimedFetcher(policy)
         # The production set-up: parse, classify and fingerprint in a process per CPU but one (bot.service).
         executor = parse_executor(0)
-        map_large_blocks()  # as open_service does
+        tune_main_process()  # as open_service does
         poller = TimedPoller(
             db=db, fetcher=fetcher, clock=clock, rng=random.Random(spec.seed), executor=executor
         )

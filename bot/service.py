@@ -145,6 +145,19 @@ def fetch_policy(config: Config) -> FetchPolicy:
     )
 
 
+# The event loop thread shares the GIL with the SQLite thread and the parse pool's result thread, which
+# hold it only briefly but wait up to the switch interval to get it back while the loop runs Python.
+# At CPython's 5 ms they wait most of a poll; at 0.2 ms a 1,000-feed first poll ran ~11% faster.
+_GIL_SWITCH_INTERVAL_S = 0.0002
+
+
+def tune_main_process() -> None:
+    """Settings for the process that polls: a short GIL switch interval, large blocks mapped on their own."""
+    sys.setswitchinterval(_GIL_SWITCH_INTERVAL_S)
+    # Feed bodies then leave no holes in the heap behind them (feeds.heap): a flatter peak over a long run.
+    map_large_blocks()
+
+
 def freeze_startup_objects() -> None:
     """Leave everything allocated so far (modules, chat clients, config) out of later garbage collections."""
     # A poll allocates fast, so the collector runs often, and each full pass would walk every object the
@@ -234,8 +247,7 @@ async def open_service(
     rng: random.Random | None = None,
 ) -> Service:
     """Open the database (migrating it), sync feeds, watchlist and channels, build poller and delivery."""
-    # Feed bodies then leave no holes in the heap behind them (feeds.heap): a flatter peak over a long run.
-    map_large_blocks()
+    tune_main_process()
     chat = dict(platforms) if platforms is not None else build_platforms(config)
     db = await open_database(config.storage.path)
     poller: Poller | None = None

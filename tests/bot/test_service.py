@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.service import parse_executor, parse_worker_count
+from bot.service import parse_executor, parse_worker_count, tune_main_process
 
 SCRIPT = textwrap.dedent(
     """
@@ -103,3 +103,13 @@ def test_no_parse_pool_when_parsing_stays_in_process(monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(os, "cpu_count", lambda: 1)
     assert parse_executor(0) is None
     assert parse_executor(1) is None
+
+
+def test_tune_main_process_shortens_the_gil_switch_interval() -> None:
+    before = sys.getswitchinterval()
+    try:
+        sys.setswitchinterval(0.005)
+        tune_main_process()
+        assert sys.getswitchinterval() == pytest.approx(0.0002, rel=0.01)
+    finally:
+        sys.setswitchinterval(before)
