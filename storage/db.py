@@ -25,10 +25,13 @@ from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from types import TracebackType
+from typing import TypeVar
 
 import aiosqlite
 
 from feeds.errors import StorageError
+
+T = TypeVar("T")
 
 SqlValue = str | int | float | bytes | None
 Row = sqlite3.Row
@@ -103,6 +106,16 @@ def statement_sizes(count: int, largest: int) -> list[int]:
             rest -= bit
         bit >>= 1
     return sizes
+
+
+def statement_chunks(values: Sequence[T], largest: int) -> list[Sequence[T]]:
+    """``values`` cut into consecutive chunks of the :func:`statement_sizes` for their count."""
+    chunks: list[Sequence[T]] = []
+    start = 0
+    for size in statement_sizes(len(values), largest):
+        chunks.append(values[start : start + size])
+        start += size
+    return chunks
 
 
 def encode_time(moment: datetime) -> float:

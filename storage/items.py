@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from feeds.errors import StorageError
 from feeds.models import Item, StoredItem
-from storage.db import Database, IntegrityViolation, Row, SqlValue, decode_time, encode_time, statement_sizes
+from storage.db import Database, IntegrityViolation, Row, SqlValue, decode_time, encode_time, statement_chunks
 
 MAX_QUERY_TERMS = 32
 DEFAULT_HALF_LIFE_DAYS = 7.0
@@ -217,23 +217,20 @@ class ItemRepository:
         ]
         if not rows:
             return [[] for _ in batches]
-        sizes = statement_sizes(len(rows), _ROWS_PER_STATEMENT)
-        full = sizes.count(_ROWS_PER_STATEMENT) * _ROWS_PER_STATEMENT
-        chunks = [
-            [value for row in rows[start : start + _ROWS_PER_STATEMENT] for value in row]
-            for start in range(0, full, _ROWS_PER_STATEMENT)
+        chunks = statement_chunks(rows, _ROWS_PER_STATEMENT)
+        # Full chunks come first: they share one prepared statement, run by executemany.
+        full = [
+            [value for row in chunk for value in row] for chunk in chunks if len(chunk) == _ROWS_PER_STATEMENT
         ]
         async with self._db.transaction():
             # The write lock is held from here on, so every id above this one is ours.
             before = await self._db.fetch_value("SELECT coalesce(max(id), 0) FROM items")
             try:
-                if chunks:
-                    await self._db.executemany(_INSERT_FULL, chunks)
-                start = full
-                for size in sizes[len(chunks) :]:
-                    rest = [value for row in rows[start : start + size] for value in row]
-                    await self._db.execute(_insert_statement(size), rest)
-                    start += size
+                if full:
+                    await self._db.executemany(_INSERT_FULL, full)
+                for rest in chunks[len(full) :]:
+                    params = [value for row in rest for value in row]
+                    await self._db.execute(_insert_statement(len(rest)), params)
             except IntegrityViolation as e:
                 if "FOREIGN KEY" not in str(e):
                     raise

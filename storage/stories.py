@@ -8,7 +8,7 @@ from datetime import datetime
 
 from feeds.errors import StorageError
 from feeds.models import Story, StoryCandidate, StorySource
-from storage.db import Database, IntegrityViolation, Row, decode_time, encode_time, statement_sizes
+from storage.db import Database, IntegrityViolation, Row, decode_time, encode_time, statement_chunks
 from storage.items import attach_to_story
 
 _COLUMNS = "id, key, title, first_seen, last_seen, score"
@@ -66,10 +66,7 @@ class StoryRepository:
         if len({m.story_key for m in created}) != len(created):
             raise StorageError("a batch creates the same story twice")
         async with self._db.transaction():
-            start = 0
-            for size in statement_sizes(len(created), _NEW_STORIES_PER_STATEMENT):
-                chunk = created[start : start + size]
-                start += size
+            for chunk in statement_chunks(created, _NEW_STORIES_PER_STATEMENT):
                 values = ", ".join(["(?, ?, ?, ?, ?)"] * len(chunk))
                 params = [v for m in chunk for v in (m.story_key, m.title, moment, moment, m.score)]
                 try:
@@ -82,10 +79,7 @@ class StoryRepository:
                     raise StorageError(f"a story of this batch already exists: {e}") from e
                 ids.update((str(row["key"]), int(row["id"])) for row in rows)
             known = list(dict.fromkeys(m.story_key for m in members if m.story_key not in ids))
-            start = 0
-            for size in statement_sizes(len(known), _IDS_PER_QUERY):
-                chunk_keys = known[start : start + size]
-                start += size
+            for chunk_keys in statement_chunks(known, _IDS_PER_QUERY):
                 marks = ", ".join("?" * len(chunk_keys))
                 for row in await self._db.fetch_all(
                     f"SELECT id, key FROM stories WHERE key IN ({marks})", chunk_keys
