@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TextIO
 
+from feeds.compiled import COMPILED_MODULES, compiled_modules
+
 ParamValue = str | int | float
 
 
@@ -148,10 +150,11 @@ def print_section(section: Section, *, out: TextIO = sys.stdout) -> None:
 
 
 def machine_line() -> str:
-    """Where the figures come from: Python, platform and CPU count."""
+    """Where the figures come from: Python, platform, CPU count and how much of feeds runs compiled."""
+    compiled = len(compiled_modules())
     return (
         f"python {platform.python_version()} on {platform.system()} {platform.machine()}, "
-        f"{os.cpu_count()} CPUs"
+        f"{os.cpu_count()} CPUs, {compiled} of {len(COMPILED_MODULES)} feeds modules compiled"
     )
 
 

@@ -26,6 +26,7 @@ from bot.platforms.base import ChatPlatform, CommandPlatform
 from bot.platforms.console import ConsolePlatform
 from bot.poller import FeedPollResult, NewItem, Poller, PollRound, ResultHandler
 from bot.watchlist_sync import sync_config_watchlist
+from feeds.compiled import COMPILED_MODULES, compiled_modules, stale_compiled_modules
 from feeds.errors import ConfigError, DiplowatchError
 from feeds.fetch import Fetcher, FetchPolicy
 from feeds.heap import map_large_blocks
@@ -158,6 +159,19 @@ def tune_main_process() -> None:
     map_large_blocks()
 
 
+def _log_compiled_modules() -> None:
+    compiled = compiled_modules()
+    if len(compiled) < len(COMPILED_MODULES):
+        log.info(
+            "running %d of %d parse and match modules as plain Python (slower): no C compiler at install, "
+            "or DIPLOWATCH_PURE_PYTHON=1",
+            len(COMPILED_MODULES) - len(compiled),
+            len(COMPILED_MODULES),
+        )
+    for name in stale_compiled_modules():
+        log.warning("%s changed after it was compiled and runs its old code: reinstall (make demo)", name)
+
+
 def freeze_startup_objects() -> None:
     """Leave everything allocated so far (modules, chat clients, config) out of later garbage collections."""
     # A poll allocates fast, so the collector runs often, and each full pass would walk every object the
@@ -248,6 +262,7 @@ async def open_service(
 ) -> Service:
     """Open the database (migrating it), sync feeds, watchlist and channels, build poller and delivery."""
     tune_main_process()
+    _log_compiled_modules()
     chat = dict(platforms) if platforms is not None else build_platforms(config)
     db = await open_database(config.storage.path)
     poller: Poller | None = None

@@ -338,8 +338,9 @@ def _canonical_url(url: str, base: str | None) -> str | None:
 
 # Zero-width characters, BOM, word joiner and the bidi embedding/isolate/mark controls.
 _INVISIBLE = "\u200b-\u200f\ufeff\u2060\u202a-\u202e\u2066-\u2069\u061c"
+_SURROGATES = f"{chr(0xD800)}-{chr(0xDFFF)}"  # built with chr(): compiled string literals cannot hold them
 # C0/C1 controls other than whitespace, invisible formatting marks and lone surrogates are dropped.
-_DROP_CHARS = re.compile("[\x00-\x08\x0b\x0e-\x1f\x7f-\x84\x86-\x9f" + _INVISIBLE + "\ud800-\udfff]")
+_DROP_CHARS = re.compile("[\x00-\x08\x0b\x0e-\x1f\x7f-\x84\x86-\x9f" + _INVISIBLE + _SURROGATES + "]")
 # Whitespace that in HTML text is just a space but that the later steps would treat otherwise: "\n"
 # (a paragraph break there) and the whitespace controls _DROP_CHARS removes.
 _DATA_BREAKS = re.compile("[\n\x0b\x1c-\x1f]")

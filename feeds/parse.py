@@ -61,6 +61,18 @@ class ParsedFeed:
     parser: ParserName
     skipped_entries: int = 0  # entries dropped for having no title, summary or link
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # Compiled (setup.py), a frozen dataclass cannot be rebuilt by pickle's default attribute setting.
+        return (_parsed_feed, (self.title, self.items, self.warning, self.parser, self.skipped_entries))
+
+
+def _parsed_feed(
+    title: str, items: tuple[Item, ...], warning: str | None, parser: ParserName, skipped_entries: int
+) -> ParsedFeed:
+    return ParsedFeed(
+        title=title, items=items, warning=warning, parser=parser, skipped_entries=skipped_entries
+    )
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class _RawEntry:

@@ -516,7 +516,7 @@ def _numbers(folded: str, words: list[str], distinct: set[str]) -> list[tuple[fl
         if not run or all(v in _SCALES for v in run):
             read_to = max(j, i + 1)
             continue
-        value: float = _combine(run)
+        value = float(_combine(run))
         for tail in _HALF_AFTER:
             if tuple(words[j : j + len(tail)]) == tail:
                 value += 0.5
