@@ -9,7 +9,7 @@ import pytest
 from feeds.errors import StorageError
 from feeds.models import FeedState, Item, Match, StoredItem
 from storage.db import Database
-from storage.items import ItemRepository
+from storage.items import ItemBatch, ItemRepository
 from storage.matches import MatchRepository
 from storage.stories import StoryRepository
 from tests.storage.samples import T0, check_fts_in_sync, fts_rowids, make_item
@@ -88,6 +88,26 @@ async def test_large_batches_keep_order_and_duplicate_rules(db: Database, feed: 
     assert [s.item for s in stored] == expected
     assert [s.id for s in stored] == sorted(s.id for s in stored)
     assert [s.item for s in await ItemRepository(db).recent(limit=size)][::-1] == expected
+
+
+async def test_each_stored_item_is_indexed_once_and_skipped_duplicates_not_at_all(
+    db: Database, feed: FeedState, other_feed: FeedState
+) -> None:
+    items = ItemRepository(db)
+    first = [make_item(n, title=f"Ceasefire talks round {n}") for n in range(100)]
+    await items.add_batches(
+        [
+            ItemBatch(feed_id=feed.id, items=first, fetched_at=T0),
+            ItemBatch(feed_id=other_feed.id, items=first[:3], fetched_at=T0),
+        ]
+    )
+    again = [make_item(0, title="Ceasefire talks round 0, updated"), make_item(100, title="Mediation")]
+    [stored] = await items.add_batches([ItemBatch(feed_id=feed.id, items=again, fetched_at=T0)])
+    assert [s.item for s in stored] == [again[1]]
+    assert len(await fts_rowids(db, "ceasefire")) == 103
+    assert len(await fts_rowids(db, "updated")) == 0
+    assert await fts_rowids(db, "mediation") == [stored[0].id]
+    await check_fts_in_sync(db)
 
 
 async def test_items_without_guid_or_url_are_kept_apart_by_hash(db: Database, feed: FeedState) -> None:
