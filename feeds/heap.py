@@ -1,11 +1,25 @@
-"""C heap tuning for long-running processes that handle feed bodies (glibc only; elsewhere a no-op)."""
+"""Memory tuning for the long-running processes that handle feed bodies: the C heap (glibc only; elsewhere
+a no-op) and the cyclic garbage collector."""
 
 from __future__ import annotations
 
+import gc
 import sys
 
 _M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter numbers (malloc.h)
 LARGE_BLOCK = 64 * 1024
+# A poll keeps thousands of objects alive at a time (a batch of items waiting for its commit) while far
+# more come and go around them, so at CPython's 700 the youngest generation was collected ~700 times in a
+# 1,000-feed first poll, and the next one ~60 times: 0.37 s of the main process's CPU, walking live objects
+# only to promote them. At 20,000 the count of objects made and not yet freed reached it 4 times.
+YOUNG_GENERATION_THRESHOLD = 20_000
+
+
+def collect_cycles_less_often(threshold: int = YOUNG_GENERATION_THRESHOLD) -> None:
+    """Run the cyclic collector after ``threshold`` more container objects were made than freed, not 700;
+    the older generations keep their ratios. Objects freed by reference counting are unaffected."""
+    _, middle, oldest = gc.get_threshold()
+    gc.set_threshold(threshold, middle, oldest)
 
 
 def map_large_blocks(threshold: int = LARGE_BLOCK) -> bool:

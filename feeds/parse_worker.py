@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from feeds.classify import CompiledWatchlist, compile_watchlist, match_watchlist
+from feeds.heap import collect_cycles_less_often
 from feeds.models import Item, Match, Span, TextField, Watchlist
 from feeds.parse import parse_feed
 from feeds.stories import encode_fingerprint, fingerprint_item
@@ -129,6 +130,7 @@ def prepare_parse_worker() -> None:
         # would walk all the objects the imports made as well. Those stay out of the collector's reach.
         gc.collect()
         gc.freeze()
+        collect_cycles_less_often()
 
 
 def compile_in_worker(snapshot: WatchlistSnapshot) -> int:

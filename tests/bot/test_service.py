@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import subprocess
 import sys
@@ -105,11 +106,14 @@ def test_no_parse_pool_when_parsing_stays_in_process(monkeypatch: pytest.MonkeyP
     assert parse_executor(1) is None
 
 
-def test_tune_main_process_shortens_the_gil_switch_interval() -> None:
-    before = sys.getswitchinterval()
+def test_tune_main_process_shortens_the_gil_switch_interval_and_collects_less_often() -> None:
+    before, thresholds = sys.getswitchinterval(), gc.get_threshold()
     try:
         sys.setswitchinterval(0.005)
+        gc.set_threshold(700, 10, 10)
         tune_main_process()
         assert sys.getswitchinterval() == pytest.approx(0.0002, rel=0.01)
+        assert gc.get_threshold() == (20_000, 10, 10)
     finally:
         sys.setswitchinterval(before)
+        gc.set_threshold(*thresholds)

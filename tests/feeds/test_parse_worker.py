@@ -71,6 +71,18 @@ def test_classified_round_trips_through_pickle_exactly() -> None:
     assert compile_in_worker(snapshot) > 0
 
 
+def test_a_worker_process_collects_young_objects_less_often() -> None:
+    code = (
+        "import gc, multiprocessing\n"
+        "from feeds.parse_worker import prepare_parse_worker\n"
+        "if __name__ == '__main__':\n"
+        "    with multiprocessing.get_context('spawn').Pool(1, initializer=prepare_parse_worker) as pool:\n"
+        "        print(pool.apply(gc.get_threshold)[0], gc.get_threshold()[0])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["20000", "700"]  # the worker only, not the process that started it
+
+
 def test_a_worker_process_does_not_load_the_application() -> None:
     # Each parse worker imports this module: chat clients, HTTP and SQLite would only cost memory there.
     code = (
