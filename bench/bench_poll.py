@@ -33,6 +33,7 @@ from bench.rounds import (
     round_figures,
     run_isolated,
 )
+from bot.parse_pool import ParsePool
 from bot.poller import STORY_WINDOW, FeedPollResult, Poller, PollRound
 from bot.service import freeze_startup_objects, parse_executor, parse_worker_count, tune_main_process
 from feeds.classify import compile_watchlist, match_watchlist
@@ -105,9 +106,8 @@ class TimedPoller(Poller):
 
 
 def _worker_pids(executor: Executor | None) -> list[int]:
-    # Workers start lazily; their CPU and memory belong to the client's figures.
-    processes = getattr(executor, "_processes", None) or {}
-    return list(processes)
+    # The parse workers' CPU and memory belong to the client's figures.
+    return executor.pids if isinstance(executor, ParsePool) else []
 
 
 def _round_clock(name: RoundName) -> datetime:

@@ -8,12 +8,13 @@ import logging
 import random
 from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import BrokenExecutor, Executor, ProcessPoolExecutor
+from concurrent.futures import BrokenExecutor, Executor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Literal
 
+from bot.parse_pool import ParsePool
 from feeds.classify import compile_watchlist
 from feeds.errors import FetchError, ParseError, StorageError
 from feeds.fetch import Fetcher, next_poll_after
@@ -185,7 +186,7 @@ class Poller:
 
         ``bot.service.parse_executor`` has started them; one task per worker waits for them to be ready.
         """
-        if not isinstance(self._executor, ProcessPoolExecutor):
+        if not isinstance(self._executor, ParsePool):
             return
         loop = asyncio.get_running_loop()
         compile_ = partial(compile_in_worker, self.classifier.snapshot)

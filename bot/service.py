@@ -5,13 +5,11 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-import multiprocessing
 import os
 import random
 import sys
 import types
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import Executor, ProcessPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import partial
@@ -22,6 +20,7 @@ from bot.commands import AdminPolicy, CommandRunner, CommandSettings, fetcher_pr
 from bot.config import Config
 from bot.delivery import Dispatcher, collect_alert_candidates
 from bot.outbox import DeliveryOutbox
+from bot.parse_pool import ParsePool
 from bot.platforms.base import ChatPlatform, CommandPlatform
 from bot.platforms.console import ConsolePlatform
 from bot.poller import FeedPollResult, NewItem, Poller, PollRound, ResultHandler
@@ -31,7 +30,6 @@ from feeds.errors import ConfigError, DiplowatchError
 from feeds.fetch import Fetcher, FetchPolicy
 from feeds.heap import collect_cycles_less_often, map_large_blocks
 from feeds.models import FeedState
-from feeds.parse_worker import prepare_parse_worker
 from storage.db import Database, open_database
 from storage.outbox import OutboxRepository
 from storage.subscriptions import SubscriptionRepository
@@ -198,22 +196,16 @@ def parse_worker_count(workers: int) -> int:
     return (os.cpu_count() or 1) - 1
 
 
-def parse_executor(workers: int) -> Executor | None:
-    """A process pool for parsing and classifying, or None to parse in a thread of this process."""
+def parse_executor(workers: int) -> ParsePool | None:
+    """The parse worker processes, or None to parse in a thread of this process."""
     count = parse_worker_count(workers)
     if count == 0:
         return None
-    # spawn: workers start clean, not as forks of a process with an event loop and open sockets.
-    pool = ProcessPoolExecutor(
-        max_workers=count, mp_context=multiprocessing.get_context("spawn"), initializer=prepare_parse_worker
-    )
-    # A pool starts a worker per task submitted while none is idle: start them all now, under a bare
-    # __main__. A spawned child re-runs the parent's main script first (for the `diplowatch` console
-    # script: the whole application, chat clients included), which would cost every worker tens of MB.
+    # Started under a bare __main__: a spawned child re-runs the parent's main script first (for the
+    # `diplowatch` console script: the whole application, chat clients included), which would cost every
+    # worker tens of MB.
     with _bare_main():
-        for _ in range(count):
-            pool.submit(int)
-    return pool
+        return ParsePool(count)
 
 
 @contextmanager

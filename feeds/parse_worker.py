@@ -10,6 +10,8 @@ import gc
 import hashlib
 import multiprocessing
 import pickle
+import socket
+import struct
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -161,3 +163,61 @@ def parse_and_classify(
         fingerprint = b"" if match.is_empty else encode_fingerprint(fingerprint_item(item, match))
         classified.append(Classified(item=item, match=match, fingerprint=fingerprint))
     return classified
+
+
+# A job or its outcome on a worker's socket: an 8-byte big-endian length, then that many bytes of pickle.
+FRAME_HEADER = struct.Struct("!Q")
+
+
+def serve_parse_jobs(channel: socket.socket) -> None:
+    """A parse worker process's main loop: run each job that arrives on ``channel`` (a pickled callable and
+    its arguments) and send back its outcome, in order, until the other end closes."""
+    prepare_parse_worker()
+    channel.setblocking(True)
+    while (payload := _receive_frame(channel)) is not None:
+        outcome: tuple[bool, object]
+        try:
+            function, args, kwargs = pickle.loads(payload)
+            del payload  # a feed body: not kept while its items are made
+            outcome = (True, function(*args, **kwargs))
+        except Exception as e:
+            outcome = (False, e)
+        try:
+            data = pickle.dumps(outcome, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception as e:  # an exception (or result) that does not pickle still gets its feed an answer
+            failed = RuntimeError(f"{type(outcome[1]).__name__} could not be sent back: {e}")
+            data = pickle.dumps((False, failed), protocol=pickle.HIGHEST_PROTOCOL)
+        try:
+            _send_frame(channel, data)
+        except OSError:  # the pool has gone
+            return
+
+
+def _send_frame(channel: socket.socket, data: bytes) -> None:
+    header = FRAME_HEADER.pack(len(data))
+    sent = channel.sendmsg([header, data])
+    if sent < len(header):  # a blocking send stops short only when a signal interrupts it
+        channel.sendall(header[sent:])
+        sent = len(header)
+    if sent < len(header) + len(data):
+        channel.sendall(memoryview(data)[sent - len(header) :])
+
+
+def _receive_frame(channel: socket.socket) -> bytearray | None:
+    header = _receive_exactly(channel, FRAME_HEADER.size)
+    return None if header is None else _receive_exactly(channel, FRAME_HEADER.unpack(header)[0])
+
+
+def _receive_exactly(channel: socket.socket, size: int) -> bytearray | None:
+    buffer = bytearray(size)
+    view = memoryview(buffer)
+    got = 0
+    while got < size:
+        try:
+            n = channel.recv_into(view[got:])
+        except OSError:
+            return None
+        if n == 0:
+            return None
+        got += n
+    return buffer

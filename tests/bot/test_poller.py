@@ -8,7 +8,6 @@ import os
 import pickle
 import signal
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from bot.config import Config
+from bot.parse_pool import ParsePool
 from bot.poller import FeedPollResult, NewItem, Poller, _PendingStore
 from bot.service import open_service
 from feeds.models import Actor
@@ -282,16 +282,11 @@ async def test_a_dead_parse_worker_fails_one_poll_then_a_new_pool_takes_over(
     config = replace(base, fetch=replace(base.fetch, workers=2))
     async with await open_service(config, clock=clock) as service:
         broken = service.poller.executor
-        assert isinstance(broken, ProcessPoolExecutor)
+        assert isinstance(broken, ParsePool) and len(broken.pids) == 2
         # As the kernel's OOM killer would: the pool is broken from then on.
-        processes = list(broken._processes.values())  # white box: the pool's worker processes
-        for process in processes:
-            # Once one has died the pool may stop the others itself, before this loop gets to them.
-            assert process.pid is not None
+        for pid in broken.pids:
             with contextlib.suppress(ProcessLookupError):
-                os.kill(process.pid, signal.SIGKILL)
-        for process in processes:
-            process.join()
+                os.kill(pid, signal.SIGKILL)
         [failed] = await service.poller.poll_due()
         assert failed.status == "failed" and failed.error is not None
         assert "a parse worker stopped" in failed.error

@@ -15,14 +15,21 @@ from bot.service import parse_executor, parse_worker_count, tune_main_process
 
 SCRIPT = textwrap.dedent(
     """
+    import asyncio
+
     from bot.service import parse_executor
 
-    if __name__ == "__main__":
+    async def main():
         pool = parse_executor(2)
         heavy = "('aiohttp', 'bot', 'discord', 'slack_bolt')"
         probe = f"sorted(m for m in {heavy} if m in __import__('sys').modules)"
-        print(sorted({tuple(pool.submit(eval, probe).result()) for _ in range(6)}))
+        loop = asyncio.get_running_loop()
+        loaded = await asyncio.gather(*(loop.run_in_executor(pool, eval, probe) for _ in range(6)))
+        print(sorted({tuple(modules) for modules in loaded}), len(pool.pids))
         pool.shutdown()
+
+    if __name__ == "__main__":
+        asyncio.run(main())
     """
 )
 
@@ -36,7 +43,7 @@ def test_parse_workers_do_not_rerun_the_main_script(tmp_path: Path) -> None:
     out = subprocess.run(
         [sys.executable, str(script)], capture_output=True, text=True, check=True, cwd=root, timeout=120
     )
-    assert out.stdout.strip() == "[()]"
+    assert out.stdout.strip() == "[()] 2"
 
 
 PLATFORMS_SCRIPT = textwrap.dedent(
