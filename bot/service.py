@@ -144,8 +144,8 @@ def fetch_policy(config: Config) -> FetchPolicy:
     )
 
 
-# The event loop thread shares the GIL with the SQLite thread and the parse pool's result thread, which
-# hold it only briefly but wait up to the switch interval to get it back while the loop runs Python.
+# The event loop thread shares the GIL with the SQLite thread, which holds it only briefly but waits up
+# to the switch interval to get it back whenever the loop runs Python.
 # At CPython's 5 ms they wait most of a poll; at 0.2 ms a 1,000-feed first poll ran ~11% faster.
 _GIL_SWITCH_INTERVAL_S = 0.0002
 

@@ -21,7 +21,6 @@ import sys
 import zlib
 from array import array
 from bisect import bisect_left, bisect_right
-from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -1804,6 +1803,34 @@ class StoryIndex:
         signature_size, wording_size = _HASH_SIZES.unpack_from(record, _SIGNATURE_AT - _HASH_SIZES.size)
         return _read_strings(record, _SIGNATURE_AT + signature_size + wording_size)[0]
 
+    def _admissible(
+        self,
+        entry: int,
+        fp: StoryFingerprint,
+        micros: int,
+        mine: int,
+        number_holders: set[int],
+        numbers_complete: bool,
+    ) -> bool:
+        """False when only "different" can follow: a time gap beyond the window, too few shared actors, or
+        telling numbers on both sides and none in common. ``micros`` and ``mine`` are fp's time and actor
+        mask; ``number_holders`` share one of fp's numbers, and are all of them when ``numbers_complete``."""
+        # A method, not a closure over _candidates' locals: compiled (setup.py), a call to it is native.
+        stamp = self._stamps[entry - self._base]
+        if fp.dated and stamp & _DATED and abs((stamp >> _STAMP_SHIFT) - micros) > self._window_us:
+            return False
+        theirs = self._actors[entry - self._base]
+        shared = (mine & theirs).bit_count()  # at least half of all the actors named on either side
+        if not shared or 2 * shared < mine.bit_count() + theirs.bit_count() - shared:
+            return False
+        numbers = fp.numbers
+        return not (
+            numbers
+            and stamp & _STATES_NUMBERS
+            and entry not in number_holders
+            and (numbers_complete or numbers.isdisjoint(self._record_numbers(entry)))
+        )
+
     def _candidates(self, fp: StoryFingerprint, pairs: set[int], stems: set[int]) -> list[tuple[int, int]]:
         """Entries worth weighing in full, the most promising first.
 
@@ -1813,7 +1840,9 @@ class StoryIndex:
         """
         postings = self._postings
         exact_keys = [hash((_EXACT, x)) for x in fp.exact]
-        strong = set(itertools.chain.from_iterable(postings.newest_each(exact_keys, _ID_SPAN)))
+        strong: set[int] = set()
+        for held in postings.newest_each(exact_keys, _ID_SPAN):
+            strong.update(held)
         crowded: set[int] = set()  # entries seen only in bands held by more entries than were followed
         bands, fact_keys = self._bands_and_facts(fp)
         band_holders = postings.newest_each(bands, _BAND_POSTINGS + 1)
@@ -1821,8 +1850,13 @@ class StoryIndex:
             if len(held) > _BAND_POSTINGS:
                 del held[0]
                 crowded.update(held)
-        banded = Counter(itertools.chain.from_iterable(band_holders))  # entry -> bands shared
-        facts: Counter[int] = Counter()  # entry -> facts shared
+        # Counted in plain dictionaries: compiled (setup.py), these loops run natively, where Counter's
+        # update is Python code that checks its argument against an abstract base class first.
+        banded: dict[int, int] = {}  # entry -> bands shared
+        for held in band_holders:
+            for entry in held:
+                banded[entry] = banded.get(entry, 0) + 1
+        facts: dict[int, int] = {}  # entry -> facts shared
         number_holders: set[int] = set()
         numbers_complete = True  # whether number_holders holds every entry stating one of fp's numbers
         truncated: list[int] = []  # fact keys held by more entries than were followed
@@ -1837,31 +1871,14 @@ class StoryIndex:
                     numbers_complete = numbers_complete and key not in number_keys
                 if key in number_keys:
                     number_holders.update(held)
-            facts.update(itertools.chain.from_iterable(fact_holders))
+            for held in fact_holders:
+                for entry in held:
+                    facts[entry] = facts.get(entry, 0) + 1
             scanned = postings.rarest({hash((_ACTOR, a)) for a in fp.actors}, _ACTOR_SCAN_BUDGET)
 
-        base, stamps, actors, records = self._base, self._stamps, self._actors, self._records
+        base, stamps, records = self._base, self._stamps, self._records
         micros, window, dated = _micros(fp.published), self._window_us, fp.dated
         mine = self._actor_mask(fp.actors)
-        mine_count = mine.bit_count()
-        numbers = fp.numbers
-
-        def admissible(entry: int) -> bool:
-            """False when only "different" can follow: a time gap beyond the window, too few shared
-            actors, or telling numbers on both sides and none in common."""
-            stamp = stamps[entry - base]
-            if dated and stamp & _DATED and abs((stamp >> _STAMP_SHIFT) - micros) > window:
-                return False
-            theirs = actors[entry - base]
-            shared = (mine & theirs).bit_count()  # at least half of all the actors named on either side
-            if not shared or 2 * shared < mine_count + theirs.bit_count() - shared:
-                return False
-            return not (
-                numbers
-                and stamp & _STATES_NUMBERS
-                and entry not in number_holders
-                and (numbers_complete or numbers.isdisjoint(self._record_numbers(entry)))
-            )
 
         # The hash arrays of candidates are read straight from their records here, not through helper
         # calls: these loops run for every candidate of every look-up. An odd trailing byte is no hash (as
@@ -1899,7 +1916,7 @@ class StoryIndex:
             if entry in taken:
                 continue
             gated += 1
-            if admissible(entry):
+            if self._admissible(entry, fp, micros, mine, number_holders, numbers_complete):
                 ranked.append((_SHARED_FACTS, -rank, entry))
         if fp.actors:  # the scan is bounded by its budget, not by _MAX_GATED
             retold = set(scanned)
@@ -1909,7 +1926,7 @@ class StoryIndex:
             for entry in sorted(retold, reverse=True):
                 if len(ranked) >= _MAX_COMPARED:
                     break
-                if not admissible(entry):
+                if not self._admissible(entry, fp, micros, mine, number_holders, numbers_complete):
                     continue
                 record = records[entry - base]
                 if record is None:
