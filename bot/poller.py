@@ -288,7 +288,10 @@ class Poller:
         # wait with the parsed items for the writer, for every feed in flight.
         del result
         try:
-            classified = await loop.run_in_executor(executor, job)
+            parsing = loop.run_in_executor(executor, job)
+            # A parse pool has pickled the job (body included) to send it: the body is not needed twice.
+            del job
+            classified = await parsing
         except ParseError as e:
             return await self._record_failure(feed, FetchError(str(e)))
         except BrokenExecutor:
@@ -301,7 +304,6 @@ class Poller:
             return await self._record_failure(
                 feed, FetchError(f"could not be parsed: internal error ({type(e).__name__}), see the log")
             )
-        del job
         try:
             new_items = await self._store(
                 _PendingStore(

@@ -12,12 +12,14 @@ window keep look-alike events apart; an item joins a story only if it contradict
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import itertools
 import math
 import re
 import struct
 import sys
+import types
 import zlib
 from array import array
 from bisect import bisect_left, bisect_right
@@ -248,6 +250,94 @@ def _set_jaccard(a: set[int], b: Iterable[int]) -> float:
     other = set(b)
     shared = len(a & other)
     return shared / (len(a) + len(other) - shared)
+
+
+def _shared_u16_merged(a: bytes, a_at: int, a_end: int, b: bytes, b_at: int, b_end: int) -> int:
+    """How many values the sorted, distinct little-endian 16-bit runs ``a[a_at:a_end]`` and
+    ``b[b_at:b_end]`` share (an odd trailing byte is no value), by walking both in step."""
+    a_last, b_last = a_end - 1, b_end - 1  # a value needs its second byte
+    if a_at >= a_last or b_at >= b_last:
+        return 0
+    x, y = a[a_at] | a[a_at + 1] << 8, b[b_at] | b[b_at + 1] << 8
+    shared = 0
+    while True:
+        if x == y:
+            shared += 1
+            a_at += 2
+            b_at += 2
+            if a_at >= a_last or b_at >= b_last:
+                return shared
+            x, y = a[a_at] | a[a_at + 1] << 8, b[b_at] | b[b_at + 1] << 8
+        elif x < y:
+            a_at += 2
+            if a_at >= a_last:
+                return shared
+            x = a[a_at] | a[a_at + 1] << 8
+        else:
+            b_at += 2
+            if b_at >= b_last:
+                return shared
+            y = b[b_at] | b[b_at + 1] << 8
+
+
+def _shared_u16_sets(a: bytes, a_at: int, a_end: int, b: bytes, b_at: int, b_end: int) -> int:
+    """``_shared_u16_merged`` through a set intersection, for runs in any order."""
+    return len(_run_set(a, a_at, a_end).intersection(_unpack_u16(b[b_at:b_end])))
+
+
+def _run_set(data: bytes, at: int, end: int) -> set[int]:
+    global _last_run
+    # A look-up compares one query run with many entries: its set is made once.
+    last = _last_run
+    if last is not None and last[0] is data and last[1] == at and last[2] == end:
+        return last[3]
+    values = set(_unpack_u16(data[at:end]))
+    _last_run = (data, at, end, values)
+    return values
+
+
+_last_run: tuple[bytes, int, int, set[int]] | None = None
+
+# Compiled (setup.py), the walk reads bytes as machine integers, with no int object per value: ~4x faster
+# than a set intersection, and the story index compares hash runs for every candidate. As plain Python the
+# walk is the slower one, and sets need no sorted runs.
+_COMPILED = not isinstance(_shared_u16_merged, types.FunctionType)
+
+
+def _run_jaccard(a: bytes, a_at: int, a_end: int, b: bytes, b_at: int, b_end: int) -> float:
+    """Jaccard similarity of the 16-bit hash runs ``a[a_at:a_end]`` and ``b[b_at:b_end]`` (an odd trailing
+    byte is no hash); 0 when ``a`` holds none. Compiled, both runs must be sorted and distinct."""
+    if _COMPILED:
+        mine, theirs = (a_end - a_at) // 2, (b_end - b_at) // 2
+        if not mine:
+            return 0.0
+        shared = _shared_u16_merged(a, a_at, a_end, b, b_at, b_end)
+        return shared / (mine + theirs - shared)
+    values = _run_set(a, a_at, a_end)
+    if not values:
+        return 0.0
+    other = set(_unpack_u16(b[b_at:b_end]))
+    shared = len(values.intersection(other))
+    return shared / (len(values) + len(other) - shared)
+
+
+def _sorted_distinct_u16(data: bytes, at: int, end: int) -> bool:
+    """Whether the 16-bit values of ``data[at:end]`` strictly increase (what the walk above needs)."""
+    previous = -1
+    while at + 1 < end:
+        value = data[at] | data[at + 1] << 8
+        if value <= previous:
+            return False
+        previous = value
+        at += 2
+    return True
+
+
+def _sorted_distinct(packed: bytes) -> bytes:
+    """``packed`` as sorted, distinct 16-bit values: itself when it already is (as fingerprints make it)."""
+    if _sorted_distinct_u16(packed, 0, len(packed)):
+        return packed
+    return _pack_u16(sorted(set(_unpack_u16(packed))))
 
 
 def lexical_similarity(a: bytes, b: bytes) -> float:
@@ -1746,6 +1836,16 @@ class StoryIndex:
         return bands, facts
 
     def _add(self, story_key: str, fp: StoryFingerprint, record: bytes) -> None:
+        signature_size, wording_size = _HASH_SIZES.unpack_from(record, _SIGNATURE_AT - _HASH_SIZES.size)
+        wording_at = _SIGNATURE_AT + signature_size
+        if _COMPILED and not (  # what _run_jaccard needs there; fingerprint_item makes them so
+            _sorted_distinct_u16(record, _SIGNATURE_AT, wording_at)
+            and _sorted_distinct_u16(record, wording_at, wording_at + wording_size)
+        ):  # a hand-made or damaged fingerprint may hold them in any order
+            fp = dataclasses.replace(
+                fp, signature=_sorted_distinct(fp.signature), wording=_sorted_distinct(fp.wording)
+            )
+            record = encode_fingerprint(fp)
         entry = self._base + len(self._records)
         story_key = sys.intern(story_key)
         self._records.append(record)
@@ -1831,7 +1931,7 @@ class StoryIndex:
             and (numbers_complete or numbers.isdisjoint(self._record_numbers(entry)))
         )
 
-    def _candidates(self, fp: StoryFingerprint, pairs: set[int], stems: set[int]) -> list[tuple[int, int]]:
+    def _candidates(self, fp: StoryFingerprint, pairs: bytes, stems: bytes) -> list[tuple[int, int]]:
         """Entries worth weighing in full, the most promising first.
 
         Exact keys come first, then near-duplicate texts, then reports sharing the most facts, then
@@ -1880,9 +1980,9 @@ class StoryIndex:
         micros, window, dated = _micros(fp.published), self._window_us, fp.dated
         mine = self._actor_mask(fp.actors)
 
-        # The hash arrays of candidates are read straight from their records here, not through helper
-        # calls: these loops run for every candidate of every look-up. An odd trailing byte is no hash (as
-        # ``_unpack_u16`` reads it); stored arrays are little-endian, hence the swap on big-endian machines.
+        # The hash runs of candidates are compared where they lie in their records, not decoded: these
+        # loops run for every candidate of every look-up. An odd trailing byte is no hash (as
+        # ``_unpack_u16`` reads it).
         ranked: list[tuple[int, int, int]] = [(_EXACT_MATCH, -entry, entry) for entry in strong]
         taken = set(strong)
         weak: list[int] = []
@@ -1895,12 +1995,8 @@ class StoryIndex:
             record = records[entry - base]
             if record is None:
                 raise KeyError(f"story index entry {entry} was evicted")
-            size = _U32.unpack_from(record, _SIGNATURE_AT - 8)[0] & ~1
-            theirs = array("H", record[_SIGNATURE_AT : _SIGNATURE_AT + size])
-            if _SWAP_BYTES:
-                theirs.byteswap()
-            shared = len(pairs.intersection(theirs))  # Jaccard, as both hold distinct hashes
-            if shared and shared / (len(pairs) + len(theirs) - shared) >= _LEXICAL_SAME:
+            signature_end = _SIGNATURE_AT + _U32.unpack_from(record, _SIGNATURE_AT - 8)[0]
+            if _run_jaccard(pairs, 0, len(pairs), record, _SIGNATURE_AT, signature_end) >= _LEXICAL_SAME:
                 ranked.append((_NEAR_DUPLICATE, -entry, entry))
                 taken.add(entry)
             else:
@@ -1935,13 +2031,10 @@ class StoryIndex:
                     record, _SIGNATURE_AT - _HASH_SIZES.size
                 )
                 wording_at = _SIGNATURE_AT + signature_size
-                theirs = array("H", record[wording_at : wording_at + (wording_size & ~1)])
-                if _SWAP_BYTES:
-                    theirs.byteswap()
-                shared = len(stems.intersection(theirs))
-                if (
-                    shared and shared / (len(stems) + len(theirs) - shared) >= _WORDING_RELATED
-                ) or postings.holds_any(truncated, entry):
+                wording_end = wording_at + wording_size
+                if _run_jaccard(
+                    stems, 0, len(stems), record, wording_at, wording_end
+                ) >= _WORDING_RELATED or postings.holds_any(truncated, entry):
                     ranked.append((_RETOLD, -entry, entry))
         ranked.sort()
         return [(rank, entry) for rank, _order, entry in ranked[:_MAX_COMPARED]]
@@ -1963,21 +2056,21 @@ class StoryIndex:
             if m not in clean and stories[m - base] == story_key  # a key that only hashes alike is no member
         )
 
-    def _weigh_entry(
-        self, entry: int, fp: StoryFingerprint, pairs: set[int], stems: set[int]
-    ) -> StoryEvidence:
+    def _weigh_entry(self, entry: int, fp: StoryFingerprint, pairs: bytes, stems: bytes) -> StoryEvidence:
         other = self._fingerprint(entry)
         return _weigh(
             other,
             fp,
             window=self._window,
-            lexical=_set_jaccard(pairs, _unpack_u16(other.signature)),
-            wording=_set_jaccard(stems, _unpack_u16(other.wording)),
+            lexical=_run_jaccard(pairs, 0, len(pairs), other.signature, 0, len(other.signature)),
+            wording=_run_jaccard(stems, 0, len(stems), other.wording, 0, len(other.wording)),
         )
 
     def find(self, fp: StoryFingerprint) -> str | None:
         """The key of the story this fingerprint belongs to, or None when it starts a new story."""
-        pairs, stems = set(_unpack_u16(fp.signature)), set(_unpack_u16(fp.wording))
+        pairs, stems = fp.signature, fp.wording
+        if _COMPILED:  # sorted and distinct, as the hash runs of the entries are then (see _add)
+            pairs, stems = _sorted_distinct(pairs), _sorted_distinct(stems)
         traits = _traits(fp)
         best: dict[str, float] = {}  # story -> best score of a member judged the same event
         near: list[tuple[str, int]] = []  # near-identical texts without conflicts, not weighed yet
