@@ -43,8 +43,25 @@ class Classified:
             i.identity, i.guid, i.url, i.title, i.summary, i.published, i.published_estimated,
             i.content_hash, i.source, i.language, i.author,
         )
-        spans = tuple((s.field, s.start, s.end, s.target, s.phrase) for s in m.spans)
+        if m == _NO_MATCH and not self.fingerprint:  # most items: nothing tracked, nothing more to send
+            return (_unmatched, (item,))
+        spans = tuple([(s.field, s.start, s.end, s.target, s.phrase) for s in m.spans])
         return (_classified, (item, m.actors, m.topics, m.score, spans, self.fingerprint))
+
+
+_NO_MATCH = Match()
+
+
+def _unmatched(item: _ItemFields) -> Classified:
+    identity, guid, url, title, summary, published, estimated, content_hash, source, language, author = item
+    return Classified(
+        item=Item(
+            identity=identity, guid=guid, url=url, title=title, summary=summary, published=published,
+            published_estimated=estimated, content_hash=content_hash, source=source, language=language,
+            author=author,
+        ),
+        match=_NO_MATCH,  # one shared empty match: frozen, so nobody can change it
+    )
 
 
 def _classified(
@@ -67,8 +84,10 @@ def _classified(
             topics=topics,
             score=score,
             spans=tuple(
-                Span(field=field, start=start, end=end, target=target, phrase=phrase)
-                for field, start, end, target, phrase in spans
+                [
+                    Span(field=field, start=start, end=end, target=target, phrase=phrase)
+                    for field, start, end, target, phrase in spans
+                ]
             ),
         ),
         fingerprint=fingerprint,

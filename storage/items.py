@@ -141,17 +141,30 @@ class ItemBatch:
     fetched_at: datetime
 
 
+def _all_stored(ids: Sequence[Row], batches: Sequence[ItemBatch]) -> list[list[StoredItem]]:
+    # As many new rows as items: none was a duplicate (a feed's first poll), so row i stores item i.
+    new_ids = iter(ids)
+    return [
+        [
+            StoredItem(id=int(next(new_ids)[0]), feed_id=batch.feed_id, item=_in_utc(item), fetched_at=at)
+            for item in batch.items
+        ]
+        for batch in batches
+        for at in (batch.fetched_at.astimezone(UTC),)
+    ]
+
+
 def _pair_with_batches(rows: Sequence[Row], batches: Sequence[ItemBatch]) -> list[list[StoredItem]]:
     # New rows keep batch order, and once an item is skipped as a duplicate every later item of its feed with
     # the same (guid, url, hash) is skipped too, so the first unclaimed batch item with a row's feed and keys
     # is the one that row stores. Pairing this way spares decoding every new row back from the database.
+    fetched_at = [batch.fetched_at.astimezone(UTC) for batch in batches]
     stored: list[list[StoredItem]] = [[] for _ in batches]
     flat = [
         (b, (batch.feed_id, item.guid, item.url, item.content_hash), item)
         for b, batch in enumerate(batches)
         for item in batch.items
     ]
-    fetched_at = [batch.fetched_at.astimezone(UTC) for batch in batches]
     position = 0
     for item_id, feed_id, guid, url, content_hash in rows:  # the columns add_batches selects, in order
         keys = (int(feed_id), guid, url, content_hash)
@@ -243,6 +256,9 @@ class ItemRepository:
             # Indexed here, the whole batch at once (migration 0008): FTS5 writes its pending postings out
             # at every statement's savepoint, so a trigger per stored row made a segment per statement.
             await self._db.execute(_INDEX_NEW_ITEMS, (before,))
+            new_ids = await self._db.fetch_all("SELECT id FROM items WHERE id > ? ORDER BY id", (before,))
+            if len(new_ids) == len(rows):
+                return _all_stored(new_ids, batches)
             new_rows = await self._db.fetch_all(
                 "SELECT id, feed_id, guid, url, content_hash FROM items WHERE id > ? ORDER BY id", (before,)
             )

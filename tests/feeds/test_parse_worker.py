@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import pickle
 import subprocess
@@ -66,9 +67,25 @@ def test_classified_round_trips_through_pickle_exactly() -> None:
         ),
         fingerprint=b"\x00\x01",
     )
-    for classified in [*results, hand_made]:
+    # An empty match with spans, or a fingerprint without a match, is not the short form's to drop.
+    odd_ones = [
+        dataclasses.replace(hand_made, match=Match(spans=hand_made.match.spans)),
+        dataclasses.replace(hand_made, match=Match()),
+        dataclasses.replace(hand_made, match=Match(score=0.5), fingerprint=b""),
+    ]
+    for classified in [*results, hand_made, *odd_ones]:
         assert pickle.loads(pickle.dumps(classified, protocol=pickle.HIGHEST_PROTOCOL)) == classified
     assert compile_in_worker(snapshot) > 0
+
+
+def test_an_item_that_names_nothing_crosses_as_its_fields_alone() -> None:
+    [_, unmatched] = parse_and_classify(
+        FEED, feed_url="https://x.example/feed", source="Wire", fetched_at=NOW, content_type=None,
+        watchlist=WatchlistSnapshot.of(WATCHLIST, 1),
+    )
+    data = pickle.dumps(unmatched, protocol=pickle.HIGHEST_PROTOCOL)
+    assert b"_unmatched" in data and b"_classified" not in data
+    assert pickle.loads(data).match is pickle.loads(data).match  # one shared empty match
 
 
 def test_a_worker_process_collects_young_objects_less_often() -> None:
