@@ -80,8 +80,9 @@ async def test_new_items_and_duplicates(tmp_path: Path, feed_server: FeedServer,
         assert result.describe() == "A: 1 new, 1 already stored"
 
 
+@pytest.mark.parametrize("workers", [1, 2])  # parsed in this process, or in worker processes
 async def test_one_failing_feed_does_not_stop_the_others(
-    tmp_path: Path, feed_server: FeedServer, clock: Clock
+    tmp_path: Path, feed_server: FeedServer, clock: Clock, workers: int
 ) -> None:
     feed_server.serve("/ok.xml", rss_document("OK", [entry(1, "Putin")]))
     feed_server.serve("/broken.xml", b"<html><body>not a feed</body></html>", content_type="text/html")
@@ -94,7 +95,9 @@ async def test_one_failing_feed_does_not_stop_the_others(
             "Gone": feed_server.url("/gone.xml"),
         },
     )
+    config = replace(config, fetch=replace(config.fetch, workers=workers))
     async with await open_service(config, clock=clock) as service:
+        assert (service.poller.executor is None) == (workers == 1)
         results = {r.feed.name: r for r in await service.poller.poll_due()}
         assert results["OK"].status == "new"
         assert results["Broken"].status == "failed" and "not an RSS/Atom feed" in (
