@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from feeds.errors import ParseError
 from feeds.models import Item
 from feeds.normalize import content_hash
-from feeds.parse import ParsedFeed, ParserChoice, _ItemChildren, parse_feed
+from feeds.parse import ParsedFeed, ParserChoice, _fast_path_blocker, _ItemChildren, parse_feed
 
 FETCHED = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 FEED_URL = "https://news.example.org/world/feed.xml"
@@ -515,3 +515,27 @@ def test_benchmark_shaped_items() -> None:
     assert escaped.summary == "The council widened sanctions.\nMore follows & soon."
     assert (escaped.guid, escaped.identity) == ("www.outlet3.example:48", "guid:www.outlet3.example:48")
     assert escaped.published == datetime(2025, 3, 1, 8, 0, tzinfo=UTC)
+
+
+# Where stray bytes may sit in a document: text, an attribute, CDATA, a comment, a processing instruction.
+UTF8_HOLES = (
+    b"<title>a%sb</title>",
+    b'<link href="x%s"/>',
+    b"<description><![CDATA[a%sb]]></description>",
+    b"<!-- a%sb -->",
+    b"<?pi a%sb?>",
+)
+
+
+@settings(max_examples=300)
+@given(st.binary(min_size=1, max_size=6), st.sampled_from(UTF8_HOLES), st.booleans())
+def test_bytes_that_are_not_the_declared_utf8_keep_the_fast_parser_away(
+    stray: bytes, hole: bytes, declared: bool
+) -> None:
+    # The well-formedness check (expat) is what finds them: there is no separate decode of every body.
+    head = b'<?xml version="1.0" encoding="utf-8"?>' if declared else b""
+    body = head + b"<rss><channel><item>" + hole.replace(b"%s", stray) + b"</item></channel></rss>"
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        assert _fast_path_blocker(body, None) == "the bytes are not the UTF-8 the document declares"
