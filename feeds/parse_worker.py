@@ -10,6 +10,7 @@ import gc
 import hashlib
 import multiprocessing
 import pickle
+import signal
 import socket
 import struct
 from dataclasses import dataclass
@@ -191,6 +192,9 @@ FRAME_HEADER = struct.Struct("!Q")
 def serve_parse_jobs(channel: socket.socket) -> None:
     """A parse worker process's main loop: run each job that arrives on ``channel`` (a pickled callable and
     its arguments) and send back its outcome, in order, until the other end closes."""
+    # Ctrl-C in a terminal reaches the whole process group: the polling process shuts down and closes the
+    # socket, and that is what stops a worker, quietly, not a KeyboardInterrupt traceback of its own.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     prepare_parse_worker()
     channel.setblocking(True)
     while (payload := _receive_frame(channel)) is not None:

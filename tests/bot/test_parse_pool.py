@@ -64,6 +64,19 @@ async def test_an_abandoned_job_does_not_shift_the_answers_after_it() -> None:
         pool.shutdown()
 
 
+async def test_ctrl_c_in_the_terminal_leaves_the_workers_to_the_pool(pool: ParsePool) -> None:
+    loop = asyncio.get_running_loop()
+    # One job each (a job goes to the worker with the fewest waiting): both are past their start-up.
+    assert await asyncio.gather(*(loop.run_in_executor(pool, pow, 2, n) for n in (3, 4))) == [8, 16]
+    for pid in pool.pids:
+        os.kill(pid, signal.SIGINT)  # as the terminal sends it to the whole process group
+    assert await asyncio.gather(*(loop.run_in_executor(pool, pow, 2, n) for n in range(6))) == [
+        2**n for n in range(6)
+    ]
+    pool.shutdown()
+    assert all(w.process.exitcode == 0 for w in pool._workers)  # stopped by the closed socket, quietly
+
+
 async def test_a_killed_worker_breaks_the_pool_and_its_jobs(pool: ParsePool) -> None:
     loop = asyncio.get_running_loop()
     assert await loop.run_in_executor(pool, pow, 2, 3) == 8
