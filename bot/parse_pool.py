@@ -143,7 +143,10 @@ class ParsePool(Executor):
             if len(received) < end:
                 break
             with memoryview(received) as view:
-                ok, value = pickle.loads(view[start + FRAME_HEADER.size : end])
+                try:
+                    ok, value = pickle.loads(view[start + FRAME_HEADER.size : end])
+                except Exception as e:  # e.g. an exception class whose constructor unpickling cannot call
+                    ok, value = False, RuntimeError(f"a parse worker's answer could not be read: {e!r}")
             start = end
             future = worker.waiting.popleft()
             if future.set_running_or_notify_cancel():  # False: cancelled, nobody waits for it

@@ -50,6 +50,25 @@ async def test_a_job_that_raises_fails_alone(pool: ParsePool) -> None:
     assert await loop.run_in_executor(pool, int, "42") == 42
 
 
+class PickyError(Exception):
+    """Pickles, but cannot be unpickled: its constructor wants more than its args."""
+
+    def __init__(self, message: str, *, code: int) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def raise_picky() -> None:
+    raise PickyError("stuck", code=7)
+
+
+async def test_an_answer_that_cannot_be_read_fails_its_job_alone(pool: ParsePool) -> None:
+    loop = asyncio.get_running_loop()
+    with pytest.raises(RuntimeError, match="could not be read: TypeError"):
+        await loop.run_in_executor(pool, raise_picky)
+    assert await loop.run_in_executor(pool, pow, 2, 5) == 32
+
+
 async def test_an_abandoned_job_does_not_shift_the_answers_after_it() -> None:
     pool = ParsePool(1)  # one worker: both jobs wait on the same socket
     try:
