@@ -370,11 +370,19 @@ async def open_database(path: str | Path, *, busy_timeout_ms: int = DEFAULT_BUSY
     return db
 
 
+# Items are ~1.5 KB rows under a full-text index, written in batches: with 16 KiB pages instead of SQLite's
+# 4 KiB, storing a 500-feed first poll took ~69 instead of ~74 µs CPU per item (8 KiB: ~73). The page
+# cache keeps SQLite's default size in bytes (2 MB), so memory is unchanged.
+_PAGE_SIZE = 16384
+
+
 async def _configure(
     db: Database, connection: aiosqlite.Connection, location: Path, busy_timeout_ms: int
 ) -> None:
     try:
         await db.execute(f"PRAGMA busy_timeout = {busy_timeout_ms:d}")
+        # Only a new, empty file takes it (before write-ahead logging starts); older files keep theirs.
+        await db.execute(f"PRAGMA page_size = {_PAGE_SIZE:d}")
         mode = await db.fetch_value("PRAGMA journal_mode = WAL")
         await db.execute("PRAGMA synchronous = NORMAL")
         await db.execute("PRAGMA foreign_keys = ON")

@@ -60,7 +60,21 @@ async def test_fresh_database_has_pragmas_and_latest_schema(tmp_path: Path) -> N
         assert await db.fetch_value("PRAGMA foreign_keys") == 1
         assert await db.fetch_value("PRAGMA busy_timeout") == 5000
         assert await db.fetch_value("PRAGMA synchronous") == 1  # NORMAL
+        assert await db.fetch_value("PRAGMA page_size") == 16384
     assert path.is_file()
+
+
+async def test_an_existing_database_keeps_its_page_size(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA journal_mode = WAL")  # a file made before 16 KiB pages: SQLite's 4 KiB
+    conn.execute("CREATE TABLE early (x)")
+    conn.close()
+    async with await open_database(path) as db:
+        assert await db.fetch_value("PRAGMA page_size") == 4096
+        assert await db.schema_version() == LATEST
+    async with await open_database(path) as db:
+        assert await db.fetch_value("PRAGMA page_size") == 4096
 
 
 async def test_full_text_index_merges_eight_segments_at_a_time(tmp_path: Path) -> None:
