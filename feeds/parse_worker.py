@@ -53,16 +53,18 @@ class Classified:
 _NO_MATCH = Match()
 
 
-def _unmatched(item: _ItemFields) -> Classified:
-    identity, guid, url, title, summary, published, estimated, content_hash, source, language, author = item
-    return Classified(
-        item=Item(
-            identity=identity, guid=guid, url=url, title=title, summary=summary, published=published,
-            published_estimated=estimated, content_hash=content_hash, source=source, language=language,
-            author=author,
-        ),
-        match=_NO_MATCH,  # one shared empty match: frozen, so nobody can change it
+def _item(fields: _ItemFields) -> Item:
+    identity, guid, url, title, summary, published, estimated, content_hash, source, language, author = fields
+    return Item(
+        identity=identity, guid=guid, url=url, title=title, summary=summary, published=published,
+        published_estimated=estimated, content_hash=content_hash, source=source, language=language,
+        author=author,
     )
+
+
+def _unmatched(item: _ItemFields) -> Classified:
+    # One shared empty match: frozen, so nobody can change it.
+    return Classified(item=_item(item), match=_NO_MATCH)
 
 
 def _classified(
@@ -73,13 +75,8 @@ def _classified(
     spans: tuple[_SpanFields, ...],
     fingerprint: bytes,
 ) -> Classified:
-    identity, guid, url, title, summary, published, estimated, content_hash, source, language, author = item
     return Classified(
-        item=Item(
-            identity=identity, guid=guid, url=url, title=title, summary=summary, published=published,
-            published_estimated=estimated, content_hash=content_hash, source=source, language=language,
-            author=author,
-        ),
+        item=_item(item),
         match=Match(
             actors=actors,
             topics=topics,
