@@ -214,13 +214,8 @@ def serve_parse_jobs(channel: socket.socket) -> None:
 
 
 def _send_frame(channel: socket.socket, data: bytes) -> None:
-    header = FRAME_HEADER.pack(len(data))
-    sent = channel.sendmsg([header, data])
-    if sent < len(header):  # a blocking send stops short only when a signal interrupts it
-        channel.sendall(header[sent:])
-        sent = len(header)
-    if sent < len(header) + len(data):
-        channel.sendall(memoryview(data)[sent - len(header) :])
+    channel.sendall(FRAME_HEADER.pack(len(data)))
+    channel.sendall(data)
 
 
 def _receive_frame(channel: socket.socket) -> bytearray | None:

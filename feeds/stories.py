@@ -280,11 +280,6 @@ def _shared_u16_merged(a: bytes, a_at: int, a_end: int, b: bytes, b_at: int, b_e
             y = b[b_at] | b[b_at + 1] << 8
 
 
-def _shared_u16_sets(a: bytes, a_at: int, a_end: int, b: bytes, b_at: int, b_end: int) -> int:
-    """``_shared_u16_merged`` through a set intersection, for runs in any order."""
-    return len(_run_set(a, a_at, a_end).intersection(_unpack_u16(b[b_at:b_end])))
-
-
 def _run_set(data: bytes, at: int, end: int) -> set[int]:
     global _last_run
     # A look-up compares one query run with many entries: its set is made once.

@@ -158,13 +158,13 @@ def _pair_with_batches(rows: Sequence[Row], batches: Sequence[ItemBatch]) -> lis
     # New rows keep batch order, and once an item is skipped as a duplicate every later item of its feed with
     # the same (guid, url, hash) is skipped too, so the first unclaimed batch item with a row's feed and keys
     # is the one that row stores. Pairing this way spares decoding every new row back from the database.
-    fetched_at = [batch.fetched_at.astimezone(UTC) for batch in batches]
     stored: list[list[StoredItem]] = [[] for _ in batches]
     flat = [
         (b, (batch.feed_id, item.guid, item.url, item.content_hash), item)
         for b, batch in enumerate(batches)
         for item in batch.items
     ]
+    fetched_at = [batch.fetched_at.astimezone(UTC) for batch in batches]
     position = 0
     for item_id, feed_id, guid, url, content_hash in rows:  # the columns add_batches selects, in order
         keys = (int(feed_id), guid, url, content_hash)
