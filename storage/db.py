@@ -386,10 +386,6 @@ async def _configure(
         mode = await db.fetch_value("PRAGMA journal_mode = WAL")
         await db.execute("PRAGMA synchronous = NORMAL")
         await db.execute("PRAGMA foreign_keys = ON")
-        # Statement journals (each multi-row INSERT inside a transaction keeps one, to undo just that
-        # statement) and temporary sort tables stay in memory instead of temporary files: storing a 500-feed
-        # first poll wrote 780 MB through write() before, 288 MB after, with ~3 µs less CPU per item.
-        await db.execute("PRAGMA temp_store = MEMORY")
         await connection.create_function("recency_rank", 3, _recency_rank, deterministic=True)
     except (StorageError, sqlite3.Error) as e:
         reason = e.__cause__ if isinstance(e, StorageError) and e.__cause__ is not None else e
