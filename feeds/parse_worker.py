@@ -46,7 +46,8 @@ class Classified:
         )
         if m == _NO_MATCH and not self.fingerprint:  # most items: nothing tracked, nothing more to send
             return (_unmatched, (item,))
-        spans = tuple([(s.field, s.start, s.end, s.target, s.phrase) for s in m.spans])
+        # Plain tuples: a named tuple would cross as its class and a call per span.
+        spans = tuple(map(tuple, m.spans))
         return (_classified, (item, m.actors, m.topics, m.score, spans, self.fingerprint))
 
 
@@ -81,12 +82,7 @@ def _classified(
             actors=actors,
             topics=topics,
             score=score,
-            spans=tuple(
-                [
-                    Span(field=field, start=start, end=end, target=target, phrase=phrase)
-                    for field, start, end, target, phrase in spans
-                ]
-            ),
+            spans=tuple(map(Span._make, spans)),
         ),
         fingerprint=fingerprint,
     )
