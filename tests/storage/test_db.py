@@ -61,6 +61,7 @@ async def test_fresh_database_has_pragmas_and_latest_schema(tmp_path: Path) -> N
         assert await db.fetch_value("PRAGMA busy_timeout") == 5000
         assert await db.fetch_value("PRAGMA synchronous") == 1  # NORMAL
         assert await db.fetch_value("PRAGMA page_size") == 16384
+        assert await db.fetch_value("PRAGMA cache_size") == -8192  # KiB
     assert path.is_file()
 
 
