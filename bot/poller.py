@@ -22,7 +22,7 @@ from feeds.models import FeedState, Match, StoredItem, Watchlist
 from feeds.parse_worker import Classified, WatchlistSnapshot, compile_in_worker, parse_and_classify
 from feeds.stories import StoryIndex, decode_fingerprint, new_story_key
 from storage.db import Database
-from storage.feeds import FeedRepository
+from storage.feeds import FeedRepository, FetchSuccess
 from storage.items import ItemBatch, ItemRepository
 from storage.matches import MatchRepository
 from storage.stories import Membership, StoryRepository
@@ -412,15 +412,19 @@ class Poller:
                             placed.append((s, c, self._place(s, c)))
                 story_ids = await self.stories.add_members([m for _, _, m in placed], seen_at=seen_at)
                 await self.matches.save_many([(s.id, c.match) for s, c, _ in placed])
-                for p in group:
-                    await self.feeds.record_success(
-                        p.feed.id,
-                        now=p.now,
-                        etag=p.etag,
-                        last_modified=p.last_modified,
-                        body_hash=p.body_hash,
-                        next_poll_at=next_poll_after(p.feed, None, now=p.now, rng=self._rng),
-                    )
+                await self.feeds.record_successes(
+                    [
+                        FetchSuccess(
+                            feed_id=p.feed.id,
+                            now=p.now,
+                            etag=p.etag,
+                            last_modified=p.last_modified,
+                            body_hash=p.body_hash,
+                            next_poll_at=next_poll_after(p.feed, None, now=p.now, rng=self._rng),
+                        )
+                        for p in group
+                    ]
+                )
         except BaseException:
             # The transaction rolled back: the index must not keep what the database does not have.
             await self.load_story_window(seen_at)

@@ -29,6 +29,18 @@ _COLUMNS = (
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class FetchSuccess:
+    """A fetch of ``feed_id`` that returned a body: what :meth:`FeedRepository.record_successes` stores."""
+
+    feed_id: int
+    now: datetime
+    etag: str | None
+    last_modified: str | None
+    body_hash: str | None
+    next_poll_at: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class FeedHealth:
     """A feed's state with how many items it published on each of the last seven days."""
 
@@ -155,12 +167,38 @@ class FeedRepository:
         next_poll_at: datetime,
     ) -> None:
         """A fetch returned a body: store its validators, clear the failure count, schedule the next poll."""
-        await self._update(
-            feed_id,
-            "etag = ?, last_modified = ?, body_hash = ?, last_success_at = ?, consecutive_failures = 0, "
-            "next_poll_at = ?",
-            (etag, last_modified, body_hash, encode_time(now), encode_time(next_poll_at)),
+        await self.record_successes(
+            [
+                FetchSuccess(
+                    feed_id=feed_id,
+                    now=now,
+                    etag=etag,
+                    last_modified=last_modified,
+                    body_hash=body_hash,
+                    next_poll_at=next_poll_at,
+                )
+            ]
         )
+
+    async def record_successes(self, successes: Sequence[FetchSuccess]) -> None:
+        """:meth:`record_success` for several feeds in one statement (a poll stores feeds in groups)."""
+        changed = await self._db.executemany(
+            "UPDATE feeds SET etag = ?, last_modified = ?, body_hash = ?, last_success_at = ?, "
+            "consecutive_failures = 0, next_poll_at = ? WHERE id = ?",
+            [
+                (
+                    s.etag,
+                    s.last_modified,
+                    s.body_hash,
+                    encode_time(s.now),
+                    encode_time(s.next_poll_at),
+                    s.feed_id,
+                )
+                for s in successes
+            ],
+        )
+        if changed != len(successes):
+            await self._check_exist([s.feed_id for s in successes])
 
     async def record_not_modified(self, feed_id: int, *, now: datetime, next_poll_at: datetime) -> None:
         """A fetch answered 304: the feed is healthy, validators stay, schedule the next poll."""
@@ -212,6 +250,11 @@ class FeedRepository:
             )
             for row in rows
         ]
+
+    async def _check_exist(self, feed_ids: Sequence[int]) -> None:
+        for feed_id in feed_ids:
+            if await self._db.fetch_value("SELECT count(*) FROM feeds WHERE id = ?", (feed_id,)) == 0:
+                raise StorageError(f"no feed with id {feed_id}")
 
     async def _update(self, feed_id: int, assignments: str, params: tuple[SqlValue, ...]) -> None:
         changed = await self._db.execute(f"UPDATE feeds SET {assignments} WHERE id = ?", (*params, feed_id))

@@ -10,7 +10,7 @@ import pytest
 from feeds.errors import StorageError
 from feeds.models import FeedSource, FeedState
 from storage.db import Database
-from storage.feeds import FeedRepository
+from storage.feeds import FeedRepository, FetchSuccess
 from storage.items import ItemRepository
 from tests.storage.samples import T0, check_fts_in_sync, fts_rowids, make_item, make_source
 
@@ -139,6 +139,34 @@ async def test_unknown_feed_ids_raise(db: Database) -> None:
         await repo.set_paused(42, True)
     with pytest.raises(StorageError, match="no feed with id 42"):
         await repo.remove(42)
+    with pytest.raises(StorageError, match="no feed with id 42"):
+        await repo.record_success(42, now=T0, etag=None, last_modified=None, body_hash=None, next_poll_at=T0)
+
+
+async def test_record_successes_updates_each_feed_and_names_a_missing_one(
+    db: Database, feed: FeedState, other_feed: FeedState
+) -> None:
+    repo = FeedRepository(db)
+    t1, t2 = T0 + timedelta(minutes=1), T0 + timedelta(minutes=2)
+    await repo.record_failure(feed.id, now=T0, error="HTTP 500", next_poll_at=t1)
+    await repo.record_successes(
+        [
+            FetchSuccess(
+                feed_id=feed.id, now=t1, etag='"e1"', last_modified=None, body_hash="h1", next_poll_at=t2
+            ),
+            FetchSuccess(
+                feed_id=other_feed.id, now=t1, etag=None, last_modified="lm", body_hash="h2", next_poll_at=t1
+            ),
+        ]
+    )
+    one, two = await repo.get(feed.id), await repo.get(other_feed.id)
+    assert (one.etag, one.body_hash, one.consecutive_failures, one.next_poll_at) == ('"e1"', "h1", 0, t2)
+    assert (two.last_modified, two.body_hash, two.last_success_at, two.next_poll_at) == ("lm", "h2", t1, t1)
+
+    ok = FetchSuccess(feed_id=feed.id, now=t2, etag=None, last_modified=None, body_hash="h3", next_poll_at=t2)
+    missing = FetchSuccess(feed_id=99, now=t2, etag=None, last_modified=None, body_hash="h", next_poll_at=t2)
+    with pytest.raises(StorageError, match="no feed with id 99"):
+        await repo.record_successes([ok, missing])
 
 
 async def test_remove_deletes_the_feed_and_its_items(
