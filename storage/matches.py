@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from json.encoder import encode_basestring
-from typing import cast
 
 from feeds.errors import StorageError
 from feeds.models import Match, Span, TextField
@@ -14,43 +12,41 @@ from storage.db import Database, IntegrityViolation
 _TEXT_FIELDS: tuple[TextField, ...] = ("title", "summary")
 
 
+# Each span as an array: [field, start, end, target, phrase]. Rows written before this format hold one object
+# per span ({"field": ..., "start": ...}) and still read back. Arrays take half the bytes: storing a 500-feed
+# first poll made an 86 MB database before, 73 MB after.
+_SPANS_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False)
+
+
 def spans_json(spans: tuple[Span, ...]) -> str:
-    """The stored JSON of ``spans``: what ``json.dumps`` of a list of span dicts gives (ensure_ascii off)."""
-    # Written out rather than through json.dumps, which builds a dict per span and took ~4% of the main
-    # process's time in a first poll round; strings still go through json's own C escaping.
-    return (
-        "["
-        + ", ".join(
-            [
-                f'{{"field": {encode_basestring(s.field)}, "start": {s.start:d}, "end": {s.end:d}, '
-                f'"target": {encode_basestring(s.target)}, "phrase": {encode_basestring(s.phrase)}}}'
-                for s in spans
-            ]
-        )
-        + "]"
-    )
+    """The stored JSON of ``spans``: an array of ``[field, start, end, target, phrase]`` arrays."""
+    return _SPANS_ENCODER.encode(spans)  # Span is a named tuple: json writes each as an array
+
+
+def _span(entry: object) -> Span:
+    if isinstance(entry, list) and len(entry) == 5:
+        field, start, end, target, phrase = entry
+    elif isinstance(entry, dict):  # the format before arrays
+        field, start, end, target, phrase = (
+            entry["field"], entry["start"], entry["end"], entry["target"], entry["phrase"]
+        )  # fmt: skip
+    else:
+        raise ValueError(f"not a span: {entry!r}")
+    if field not in _TEXT_FIELDS:
+        raise ValueError(f"unknown field {field!r}")
+    if not (isinstance(start, int) and isinstance(end, int)):
+        raise ValueError(f"span offsets are not whole numbers: {start!r}, {end!r}")
+    return Span(field=field, start=start, end=end, target=str(target), phrase=str(phrase))
 
 
 def _spans(text: str, item_id: int) -> tuple[Span, ...]:
     try:
         decoded = json.loads(text)
-        spans: list[Span] = []
-        for entry in cast(list[dict[str, object]], decoded):
-            field = entry["field"]
-            if field not in _TEXT_FIELDS:
-                raise ValueError(f"unknown field {field!r}")
-            spans.append(
-                Span(
-                    field=field,
-                    start=int(cast(int, entry["start"])),
-                    end=int(cast(int, entry["end"])),
-                    target=str(entry["target"]),
-                    phrase=str(entry["phrase"]),
-                )
-            )
+        if not isinstance(decoded, list):
+            raise ValueError("not an array")
+        return tuple([_span(entry) for entry in decoded])
     except (ValueError, TypeError, KeyError) as e:
         raise StorageError(f"stored match spans of item {item_id} are unreadable: {e}") from e
-    return tuple(spans)
 
 
 class MatchRepository:

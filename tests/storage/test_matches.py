@@ -12,7 +12,7 @@ from feeds.errors import StorageError
 from feeds.models import FeedState, Match, Span
 from storage.db import Database
 from storage.items import ItemRepository
-from storage.matches import MatchRepository, spans_json
+from storage.matches import MatchRepository, _spans, spans_json
 from tests.storage.samples import T0, make_item
 
 
@@ -93,13 +93,36 @@ spans = st.builds(
 
 
 @given(st.lists(spans, max_size=5).map(tuple))
-def test_spans_are_stored_as_json_dumps_writes_them(written: tuple[Span, ...]) -> None:
-    # Rows written before the hand-written encoder must read back the same, and vice versa.
-    expected = json.dumps(
-        [
-            {"field": s.field, "start": s.start, "end": s.end, "target": s.target, "phrase": s.phrase}
-            for s in written
-        ],
-        ensure_ascii=False,
+def test_spans_are_stored_as_arrays_and_read_back(written: tuple[Span, ...]) -> None:
+    text = spans_json(written)
+    assert json.loads(text) == [[s.field, s.start, s.end, s.target, s.phrase] for s in written]
+    assert _spans(text, 1) == written
+    # Rows written before the arrays hold one object per span, as json.dumps wrote them: they read the same.
+    before = json.dumps([s._asdict() for s in written], ensure_ascii=False)
+    assert _spans(before, 1) == written
+
+
+async def test_spans_stored_as_objects_still_read_back(db: Database, feed: FeedState) -> None:
+    [stored] = await ItemRepository(db).add_items(feed.id, [make_item(1)], fetched_at=T0)
+    old = '[{"field": "title", "start": 0, "end": 2, "target": "un", "phrase": "UN"}]'
+    await db.execute(
+        "INSERT INTO match_results (item_id, score, spans) VALUES (?, ?, ?)", (stored.id, 0.5, old)
     )
-    assert spans_json(written) == expected
+    match = await MatchRepository(db).for_item(stored.id)
+    assert match.spans == (Span(field="title", start=0, end=2, target="un", phrase="UN"),)
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("{}", "not an array"),
+        ('[["body", 0, 1, "un", "UN"]]', "unknown field 'body'"),
+        ('[["title", 0, 1, "un"]]', "not a span"),
+        ('[["title", "0", 1, "un", "UN"]]', "not whole numbers"),
+        ('[{"field": "title"}]', "unreadable"),
+        ("[", "unreadable"),
+    ],
+)
+def test_unreadable_spans_name_the_item(text: str, reason: str) -> None:
+    with pytest.raises(StorageError, match=f"item 7 are unreadable: .*{reason}|{reason}"):
+        _spans(text, 7)
