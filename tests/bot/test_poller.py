@@ -247,6 +247,65 @@ async def test_feeds_parsed_while_one_writes_share_the_next_transaction(
         assert len({n.stored.id for r in results for n in r.new_items}) == 18
 
 
+async def test_the_writer_waits_for_feeds_still_being_parsed_to_share_its_transaction(
+    tmp_path: Path, feed_server: FeedServer, clock: Clock
+) -> None:
+    urls = {}
+    for n in range(6):
+        feed_server.serve(
+            f"/{n}.xml", rss_document(f"F{n}", [entry(10 * n + k, f"Putin item {n}.{k}") for k in range(3)])
+        )
+        urls[f"F{n}"] = feed_server.url(f"/{n}.xml")
+    async with await open_service(make_config(tmp_path, urls), clock=clock) as service:
+        poller = service.poller
+        poller._group_wait_s = 60.0  # white box: only feeds done or queued may end the wait, never the clock
+        groups = count_groups(poller)
+        results = await asyncio.wait_for(poller.poll_due(), 30)
+        assert groups == [6]  # the first feed parsed waited for the five others, not a transaction each
+        assert sorted(len(r.new_items) for r in results) == [3] * 6
+
+
+async def test_a_lone_feed_is_stored_without_waiting(
+    tmp_path: Path, feed_server: FeedServer, clock: Clock
+) -> None:
+    feed_server.serve("/a.xml", rss_document("A", [entry(1, "Putin meets Witkoff")]))
+    config = make_config(tmp_path, {"A": feed_server.url("/a.xml")})
+    async with await open_service(config, clock=clock) as service:
+        poller = service.poller
+        poller._group_wait_s = 60.0
+        groups = count_groups(poller)
+        # Nothing else is in progress: waiting for the group to fill would take the full 60 s.
+        [result] = await asyncio.wait_for(poller.poll_due(), 30)
+        assert groups == [1] and len(result.new_items) == 1
+
+
+async def test_a_feed_failing_to_parse_does_not_keep_the_writer_waiting(
+    tmp_path: Path, feed_server: FeedServer, clock: Clock
+) -> None:
+    feed_server.serve("/a.xml", rss_document("A", [entry(1, "Putin meets Witkoff")]))
+    feed_server.serve("/b.xml", b'{"not": "a feed"}')
+    urls = {"A": feed_server.url("/a.xml"), "B": feed_server.url("/b.xml")}
+    async with await open_service(make_config(tmp_path, urls), clock=clock) as service:
+        poller = service.poller
+        poller._group_wait_s = 60.0
+        results = {r.feed.name: r for r in await asyncio.wait_for(poller.poll_due(), 30)}
+        assert results["A"].status == "new" and results["B"].status == "failed"
+        assert "JSON" in (results["B"].error or "")
+
+
+def count_groups(poller: Poller) -> list[int]:
+    """The number of feeds in each transaction the poller's writer commits (white box)."""
+    groups: list[int] = []
+    store_group = poller._store_group
+
+    async def counted(group: Sequence[_PendingStore]) -> list[list[NewItem]]:
+        groups.append(len(group))
+        return await store_group(group)
+
+    poller._store_group = counted  # type: ignore[method-assign]
+    return groups
+
+
 def two_feed_config(tmp_path: Path, feed_server: FeedServer) -> Config:
     """A config polling feed A (an item naming Putin and Witkoff) and feed B (one naming Lavrov)."""
     feed_server.serve("/a.xml", rss_document("A", [entry(1, "Putin meets Witkoff")]))
