@@ -35,11 +35,12 @@ STORY_WINDOW = timedelta(hours=72)
 # A group commit takes queued feeds until it holds this many items: big enough to spread the cost of a
 # transaction, small enough that the first feed of a group is not kept waiting long.
 _ITEMS_PER_GROUP = 2_000
-# While other feeds are still being fetched or parsed, the writer waits up to this long (seconds) for
-# them to fill its group. The writer outpaces parsing: without waiting, a 1,000-feed first poll committed
-# ~145 groups of ~7 feeds. Each transaction rewrites the index pages it touches and adds a full-text
-# segment: storing cost ~75 µs of CPU per item in groups of 7 feeds, ~68 in groups of 25, ~64 in groups
-# of 40. A lone changed feed (nothing else in progress) is never kept waiting.
+# While other feeds are still being parsed, the writer waits up to this long (seconds) for them to fill
+# its group. The writer outpaces parsing: without waiting, a 1,000-feed first poll committed ~145 groups
+# of ~7 feeds. Each transaction rewrites the index pages it touches and adds a full-text segment: storing
+# cost ~75 µs of CPU per item in groups of 7 feeds, ~68 in groups of 25, ~64 in groups of 40. Feeds still
+# being fetched are not waited for: in a round of mostly unchanged feeds, that kept each changed one
+# waiting the whole time. A lone changed feed (nothing else being parsed) is never kept waiting.
 _GROUP_WAIT_S = 0.2
 
 
@@ -185,9 +186,9 @@ class Poller:
         self._pending: deque[tuple[_PendingStore, asyncio.Future[list[NewItem]]]] = deque()
         self._pending_items = 0
         self._writer: asyncio.Task[None] | None = None
-        # Feeds being fetched or parsed, and a signal for the writer when one of them is done or queues.
-        self._in_progress = 0
-        self._progressed = asyncio.Event()
+        # Feeds being parsed, and a signal for the writer when a parse ends or a feed queues.
+        self._parsing = 0
+        self._parsed = asyncio.Event()
         self._group_wait_s = group_wait_s
         # Feeds between fetch and commit: bounds the bodies and parsed items held in memory at once.
         self._in_flight = asyncio.Semaphore(max_in_flight)
@@ -259,18 +260,10 @@ class Poller:
 
     async def poll_feed(self, feed: FeedState) -> FeedPollResult:
         """Fetch, parse, classify and store one feed; a failure is recorded on the feed, never raised."""
-        # Counted until its items queue for the writer (or it fails, or proves unchanged): a writer about
-        # to commit waits a moment for the feeds in progress to join its group (see _gather).
-        self._in_progress += 1
-        try:
-            prepared = await self._fetch_and_parse(feed)
-        finally:
-            self._in_progress -= 1
-            self._progressed.set()
+        prepared = await self._fetch_and_parse(feed)
         if isinstance(prepared, FeedPollResult):
             return prepared
         try:
-            # No await between the count going down and the feed queueing: the writer sees one or other.
             new_items = await self._store(prepared)
         except StorageError as e:
             # Rolled back, feed state included: the next poll fetches the same items again, so nothing is
@@ -329,6 +322,9 @@ class Poller:
         # Only the job holds the body now, and it is dropped once parsed: ~140 KB per feed would otherwise
         # wait with the parsed items for the writer, for every feed in flight.
         del result
+        # Counted while parsing: a writer about to commit waits a moment for these feeds to join its group
+        # (see _gather). No await comes between the count going down and the feed queueing for the writer.
+        self._parsing += 1
         try:
             parsing = loop.run_in_executor(executor, job)
             # A parse pool has pickled the job (body included) to send it: the body is not needed twice.
@@ -346,6 +342,9 @@ class Poller:
             return await self._record_failure(
                 feed, FetchError(f"could not be parsed: internal error ({type(e).__name__}), see the log")
             )
+        finally:
+            self._parsing -= 1
+            self._parsed.set()
         return _PendingStore(
             feed=feed,
             classified=classified,
@@ -374,7 +373,7 @@ class Poller:
         future: asyncio.Future[list[NewItem]] = asyncio.get_running_loop().create_future()
         self._pending.append((pending, future))
         self._pending_items += len(pending.classified)
-        self._progressed.set()
+        self._parsed.set()
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write_pending())
         return await future
@@ -421,7 +420,7 @@ class Poller:
 
     async def _gather(self) -> None:
         """Wait (at most ``group_wait_s``) while the queued feeds fall short of a full group and others are
-        still being fetched or parsed; a feed queued or done wakes the check."""
+        still being parsed; a feed queued or a parse ending wakes the check."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._group_wait_s
         # Queued feeds still count against max_in_flight: holding more than half of them back would leave
@@ -429,14 +428,14 @@ class Poller:
         while (
             self._pending_items < _ITEMS_PER_GROUP
             and 2 * len(self._pending) < self._max_in_flight
-            and self._in_progress > 0
+            and self._parsing > 0
         ):
             left = deadline - loop.time()
             if left <= 0:
                 return
-            self._progressed.clear()
+            self._parsed.clear()
             try:
-                await asyncio.wait_for(self._progressed.wait(), left)
+                await asyncio.wait_for(self._parsed.wait(), left)
             except TimeoutError:
                 return
 

@@ -7,10 +7,13 @@ import contextlib
 import os
 import pickle
 import signal
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import ParamSpec, TypeVar
 
 import pytest
 
@@ -25,6 +28,8 @@ from tests.fakes.feed_server import FeedServer
 from tests.fakes.rss import RssEntry, rss_document
 
 PUBLISHED = datetime(2026, 11, 24, 6, 0, tzinfo=UTC)
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 def entry(n: int, title: str, summary: str = "") -> RssEntry:
@@ -258,7 +263,8 @@ async def test_the_writer_waits_for_feeds_still_being_parsed_to_share_its_transa
         urls[f"F{n}"] = feed_server.url(f"/{n}.xml")
     async with await open_service(make_config(tmp_path, urls), clock=clock) as service:
         poller = service.poller
-        poller._group_wait_s = 60.0  # white box: only feeds done or queued may end the wait, never the clock
+        poller._group_wait_s = 60.0  # white box: only parses ending may end the wait, never the clock
+        poller._executor = AllAtOnceExecutor(6)
         groups = count_groups(poller)
         results = await asyncio.wait_for(poller.poll_due(), 30)
         assert groups == [6]  # the first feed parsed waited for the five others, not a transaction each
@@ -291,6 +297,25 @@ async def test_a_feed_failing_to_parse_does_not_keep_the_writer_waiting(
         results = {r.feed.name: r for r in await asyncio.wait_for(poller.poll_due(), 30)}
         assert results["A"].status == "new" and results["B"].status == "failed"
         assert "JSON" in (results["B"].error or "")
+
+
+class AllAtOnceExecutor(Executor):
+    """Parses on threads, none before ``count`` jobs have arrived: every feed is still being parsed when
+    the first one queues for the writer, whatever the machine's speed."""
+
+    def __init__(self, count: int) -> None:
+        self._threads = ThreadPoolExecutor(max_workers=count)
+        self._all_arrived = threading.Barrier(count, timeout=30)
+
+    def submit(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Future[T]:
+        def run() -> T:
+            self._all_arrived.wait()
+            return fn(*args, **kwargs)
+
+        return self._threads.submit(run)
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        self._threads.shutdown(wait=wait, cancel_futures=cancel_futures)
 
 
 def count_groups(poller: Poller) -> list[int]:
