@@ -163,7 +163,6 @@ class Poller:
         clock: Callable[[], datetime],
         rng: random.Random | None = None,
         max_in_flight: int = 50,
-        group_wait_s: float = _GROUP_WAIT_S,
     ) -> None:
         self._db = db
         self._fetcher = fetcher
@@ -189,7 +188,7 @@ class Poller:
         # Feeds being parsed, and a signal for the writer when a parse ends or a feed queues.
         self._parsing = 0
         self._parsed = asyncio.Event()
-        self._group_wait_s = group_wait_s
+        self._group_wait_s = _GROUP_WAIT_S
         # Feeds between fetch and commit: bounds the bodies and parsed items held in memory at once.
         self._in_flight = asyncio.Semaphore(max_in_flight)
         self._max_in_flight = max_in_flight
