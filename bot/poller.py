@@ -183,7 +183,6 @@ class Poller:
         self._write_lock = asyncio.Lock()
         # Parsed feeds waiting for the writer task, which stores them in groups (see _write_pending).
         self._pending: deque[tuple[_PendingStore, asyncio.Future[list[NewItem]]]] = deque()
-        self._pending_items = 0
         self._writer: asyncio.Task[None] | None = None
         # Feeds being parsed, and a signal for the writer when a parse ends or a feed queues.
         self._parsing = 0
@@ -371,7 +370,6 @@ class Poller:
         """Store a parsed feed together with the others parsed meanwhile; its new items once committed."""
         future: asyncio.Future[list[NewItem]] = asyncio.get_running_loop().create_future()
         self._pending.append((pending, future))
-        self._pending_items += len(pending.classified)
         self._parsed.set()
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write_pending())
@@ -390,7 +388,6 @@ class Poller:
                     while self._pending and (not taken or items < _ITEMS_PER_GROUP):
                         taken.append(self._pending.popleft())
                         items += len(taken[-1][0].classified)
-                    self._pending_items -= items
                     try:
                         stored = await self._store_group([p for p, _ in taken])
                     except Exception as e:
@@ -415,17 +412,16 @@ class Poller:
                 if not future.done():
                     future.cancel()
             self._pending.clear()
-            self._pending_items = 0
 
     async def _gather(self) -> None:
-        """Wait (at most ``group_wait_s``) while the queued feeds fall short of a full group and others are
+        """Wait (at most ``_GROUP_WAIT_S``) while the queued feeds fall short of a full group and others are
         still being parsed; a feed queued or a parse ending wakes the check."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._group_wait_s
         # Queued feeds still count against max_in_flight: holding more than half of them back would leave
         # too few fetched and parsed meanwhile, and the parse workers would run dry.
         while (
-            self._pending_items < _ITEMS_PER_GROUP
+            sum(len(p.classified) for p, _ in self._pending) < _ITEMS_PER_GROUP
             and 2 * len(self._pending) < self._max_in_flight
             and self._parsing > 0
         ):

@@ -198,7 +198,8 @@ class FeedRepository:
             ],
         )
         if changed != len(successes):
-            await self._check_exist([s.feed_id for s in successes])
+            for success in successes:  # which one is missing: get() names it
+                await self.get(success.feed_id)
 
     async def record_not_modified(self, feed_id: int, *, now: datetime, next_poll_at: datetime) -> None:
         """A fetch answered 304: the feed is healthy, validators stay, schedule the next poll."""
@@ -250,11 +251,6 @@ class FeedRepository:
             )
             for row in rows
         ]
-
-    async def _check_exist(self, feed_ids: Sequence[int]) -> None:
-        for feed_id in feed_ids:
-            if await self._db.fetch_value("SELECT count(*) FROM feeds WHERE id = ?", (feed_id,)) == 0:
-                raise StorageError(f"no feed with id {feed_id}")
 
     async def _update(self, feed_id: int, assignments: str, params: tuple[SqlValue, ...]) -> None:
         changed = await self._db.execute(f"UPDATE feeds SET {assignments} WHERE id = ?", (*params, feed_id))

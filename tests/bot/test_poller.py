@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import ParamSpec, TypeVar
 
@@ -222,26 +223,23 @@ def queued_signal(poller: Poller, count: int) -> asyncio.Event:
     return event
 
 
-async def test_feeds_parsed_while_one_writes_share_the_next_transaction(
-    tmp_path: Path, feed_server: FeedServer, clock: Clock
-) -> None:
+def six_feed_config(tmp_path: Path, feed_server: FeedServer) -> Config:
+    """A config polling six feeds of three items each, every item naming Putin."""
     urls = {}
     for n in range(6):
         feed_server.serve(
             f"/{n}.xml", rss_document(f"F{n}", [entry(10 * n + k, f"Putin item {n}.{k}") for k in range(3)])
         )
         urls[f"F{n}"] = feed_server.url(f"/{n}.xml")
-    config = make_config(tmp_path, urls)
-    async with await open_service(config, clock=clock) as service:
+    return make_config(tmp_path, urls)
+
+
+async def test_feeds_parsed_while_one_writes_share_the_next_transaction(
+    tmp_path: Path, feed_server: FeedServer, clock: Clock
+) -> None:
+    async with await open_service(six_feed_config(tmp_path, feed_server), clock=clock) as service:
         poller = service.poller
-        groups: list[int] = []
-        store_group = poller._store_group
-
-        async def counted(group: Sequence[_PendingStore]) -> list[list[NewItem]]:
-            groups.append(len(group))
-            return await store_group(group)
-
-        poller._store_group = counted  # type: ignore[method-assign]  # white box: count the transactions
+        groups = count_groups(poller)
         all_queued = queued_signal(poller, 6)
         async with poller._write_lock:  # a transaction in progress: every feed queues behind it
             polling = asyncio.create_task(poller.poll_due())
@@ -255,13 +253,7 @@ async def test_feeds_parsed_while_one_writes_share_the_next_transaction(
 async def test_the_writer_waits_for_feeds_still_being_parsed_to_share_its_transaction(
     tmp_path: Path, feed_server: FeedServer, clock: Clock
 ) -> None:
-    urls = {}
-    for n in range(6):
-        feed_server.serve(
-            f"/{n}.xml", rss_document(f"F{n}", [entry(10 * n + k, f"Putin item {n}.{k}") for k in range(3)])
-        )
-        urls[f"F{n}"] = feed_server.url(f"/{n}.xml")
-    async with await open_service(make_config(tmp_path, urls), clock=clock) as service:
+    async with await open_service(six_feed_config(tmp_path, feed_server), clock=clock) as service:
         poller = service.poller
         poller._group_wait_s = 60.0  # white box: only parses ending may end the wait, never the clock
         poller._executor = AllAtOnceExecutor(6)
@@ -294,7 +286,15 @@ async def test_a_feed_failing_to_parse_does_not_keep_the_writer_waiting(
     async with await open_service(make_config(tmp_path, urls), clock=clock) as service:
         poller = service.poller
         poller._group_wait_s = 60.0
-        results = {r.feed.name: r for r in await asyncio.wait_for(poller.poll_due(), 30)}
+        # B's parse starts only once A waits for the writer: the writer then waits on B, and only B's parse
+        # failing can end that wait before the 60 s.
+        release_b = threading.Event()
+        poller._executor = HoldingExecutor(urls["B"], release_b)
+        a_queued = queued_signal(poller, 1)
+        polling = asyncio.create_task(poller.poll_due())
+        await asyncio.wait_for(a_queued.wait(), 30)
+        release_b.set()
+        results = {r.feed.name: r for r in await asyncio.wait_for(polling, 30)}
         assert results["A"].status == "new" and results["B"].status == "failed"
         assert "JSON" in (results["B"].error or "")
 
@@ -318,8 +318,27 @@ class AllAtOnceExecutor(Executor):
         self._threads.shutdown(wait=wait, cancel_futures=cancel_futures)
 
 
+class HoldingExecutor(Executor):
+    """Parses on threads, but starts the job for ``held_url`` only once ``release`` is set."""
+
+    def __init__(self, held_url: str, release: threading.Event) -> None:
+        self._threads = ThreadPoolExecutor(max_workers=2)
+        self._held_url, self._release = held_url, release
+
+    def submit(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Future[T]:
+        def run() -> T:
+            if isinstance(fn, partial) and fn.keywords.get("feed_url") == self._held_url:
+                self._release.wait(30)
+            return fn(*args, **kwargs)
+
+        return self._threads.submit(run)
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        self._threads.shutdown(wait=wait, cancel_futures=cancel_futures)
+
+
 def count_groups(poller: Poller) -> list[int]:
-    """The number of feeds in each transaction the poller's writer commits (white box)."""
+    """The number of feeds in each transaction the poller's writer commits (white box), as it commits them."""
     groups: list[int] = []
     store_group = poller._store_group
 
